@@ -1,0 +1,100 @@
+"""Install mmpkkd and build its native adder op (``mmpkkd._ext``).
+
+The extension is compiled against the installed torch, so install with
+``pip install --no-build-isolation -e .`` (an isolated build environment would
+fetch a different torch). The CUDA kernels are built when a CUDA toolkit is
+found and torch is a CUDA build, or when ``FORCE_CUDA=1`` (``MMPKKD_WITH_CUDA=0``
+builds the CPU kernels only); set
+``MMPKKD_WITH_OPS=0`` to skip the native op entirely (the pure-PyTorch
+fallback is then used, with a warning). ``TORCH_CUDA_ARCH_LIST`` defaults to
+``8.0;9.0`` (A100, H100) so a build does not target every GPU ever made.
+"""
+import glob
+import os
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+ROOT = osp.dirname(osp.abspath(__file__))
+DEFAULT_CUDA_ARCHS = '8.0;9.0'
+
+
+def read_version() -> str:
+    scope: dict = {}
+    with open(osp.join(ROOT, 'mmpkkd', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def read_requirements(name: str) -> list:
+    with open(osp.join(ROOT, 'requirements', name)) as f:
+        lines = (line.split('#')[0].strip() for line in f)
+        return [line for line in lines if line and not line.startswith('-')]
+
+
+def want_cuda() -> bool:
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME
+    if os.getenv('MMPKKD_WITH_CUDA', '1') == '0':
+        return False
+    if os.getenv('FORCE_CUDA', '0') == '1':
+        return True
+    return CUDA_HOME is not None and torch.version.cuda is not None
+
+
+def make_extensions() -> tuple:
+    if os.getenv('MMPKKD_WITH_OPS', '1') == '0':
+        return [], {}
+    from torch.utils.cpp_extension import (BuildExtension, CppExtension,
+                                           CUDAExtension)
+    csrc = osp.join('mmpkkd', 'ops', 'csrc')
+    sources = sorted(glob.glob(osp.join(csrc, '*.cpp')) +
+                     glob.glob(osp.join(csrc, 'cpu', '*.cpp')))
+    include_dirs = [osp.join(ROOT, csrc, 'common')]
+    cxx_flags = ['-O3', '-fopenmp', '-std=c++17']
+    extra_link_args = ['-fopenmp']
+    if want_cuda():
+        os.environ.setdefault('TORCH_CUDA_ARCH_LIST', DEFAULT_CUDA_ARCHS)
+        sources += sorted(glob.glob(osp.join(csrc, 'cuda', '*.cu')))
+        ext = CUDAExtension(
+            name='mmpkkd._ext',
+            sources=sources,
+            include_dirs=include_dirs,
+            define_macros=[('MMPKKD_WITH_CUDA', None)],
+            extra_compile_args={
+                'cxx': cxx_flags,
+                'nvcc': ['-O3', '--use_fast_math', '-std=c++17'],
+            },
+            extra_link_args=extra_link_args)
+    else:
+        ext = CppExtension(
+            name='mmpkkd._ext',
+            sources=sources,
+            include_dirs=include_dirs,
+            extra_compile_args={'cxx': cxx_flags},
+            extra_link_args=extra_link_args)
+    return [ext], {'build_ext': BuildExtension}
+
+
+ext_modules, cmdclass = make_extensions()
+
+setup(
+    name='mmpkkd',
+    version=read_version(),
+    description='Adder neural networks and Progressive Kernel-based Knowledge '
+    'Distillation (PKKD) on OpenMMLab',
+    long_description=open(osp.join(ROOT, 'README.md')).read()
+    if osp.exists(osp.join(ROOT, 'README.md')) else '',
+    long_description_content_type='text/markdown',
+    python_requires='>=3.9',
+    packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    include_package_data=True,
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={
+        'tests': read_requirements('tests.txt'),
+        'optional': read_requirements('optional.txt'),
+    },
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+    zip_safe=False,
+)
