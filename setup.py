@@ -51,7 +51,7 @@ def make_extensions() -> tuple:
     sources = sorted(glob.glob(osp.join(csrc, '*.cpp')) +
                      glob.glob(osp.join(csrc, 'cpu', '*.cpp')))
     include_dirs = [osp.join(ROOT, csrc, 'common')]
-    cxx_flags = ['-O3', '-fopenmp', '-std=c++17']
+    cxx_flags = ['-O3', '-fopenmp', '-std=c++20']
     extra_link_args = ['-fopenmp']
     if want_cuda():
         os.environ.setdefault('TORCH_CUDA_ARCH_LIST', DEFAULT_CUDA_ARCHS)
@@ -63,7 +63,7 @@ def make_extensions() -> tuple:
             define_macros=[('MMPKKD_WITH_CUDA', None)],
             extra_compile_args={
                 'cxx': cxx_flags,
-                'nvcc': ['-O3', '--use_fast_math', '-std=c++17'],
+                'nvcc': ['-O3', '--use_fast_math', '-std=c++20'],
             },
             extra_link_args=extra_link_args)
     else:
