@@ -1,0 +1,50 @@
+# PKKD with CNN ResNet-18 teacher and adder ResNet-18 student (ImageNet);
+# distils the last conv of each stage (before its BN).
+model = dict(
+    type='PKKDDistiller',
+    teacher=dict(
+        type='ImageClassifier',
+        backbone=dict(type='StemConvResNet', depth=18, out_indices=(3, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=1000,
+            in_channels=512,
+            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            topk=(1, 5),
+        )),
+    student=dict(
+        type='ImageClassifier',
+        backbone=dict(
+            type='StemConvResNet',
+            depth=18,
+            out_indices=(3, ),
+            conv_cfg=dict(type='Adder2d', eta=0.2),
+            stem_conv_cfg=None),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='BNLinearClsHead',
+            num_classes=1000,
+            in_channels=512,
+            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            topk=(1, 5),
+        )),
+    # module names inside the classifiers; the conv/adder output of each
+    distill_layers=[
+        'backbone.layer1.1.conv2',
+        'backbone.layer2.1.conv2',
+        'backbone.layer3.1.conv2',
+        'backbone.layer4.1.conv2',
+    ],
+    student_kernel=dict(type='LaplaceKernel', sigma='auto'),
+    teacher_kernel=dict(type='GaussianKernel', sigma='auto'),
+    connector='student',  # learnable 1x1 conv on the student side
+    loss_mid=dict(type='KernelFeatureLoss', loss_weight=1.0),  # beta
+    loss_blend=dict(type='BlendKDLoss', alpha=1.0, temperature=4.0),
+)
+
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, 5)),
+    dict(type='TeacherAccuracy', topk=(1, 5)),
+]
+test_evaluator = val_evaluator

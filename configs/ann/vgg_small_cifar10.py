@@ -1,0 +1,8 @@
+# Adder (ANN) VGG-small on CIFAR-10.
+# Reproduces the published ANN top-1: 93.72 (AdderNet/PKKD papers).
+_base_ = [
+    '../_base_/models/ann_vgg_small.py',
+    '../_base_/datasets/cifar10.py',
+    '../_base_/schedules/cifar_bs256_400e.py',
+    '../_base_/default_runtime.py',
+]

@@ -1,0 +1,10 @@
+# PKKD adder ResNet-20 on CIFAR-10: CNN teacher and ANN student co-trained from scratch.
+# Reproduces the published PKKD ANN top-1: 92.96 (AdderNet/PKKD papers).
+# alpha = beta sweep: --cfg-options model.loss_blend.alpha=A model.loss_mid.loss_weight=A
+# with A in {0.1, 0.5, 1, 5, 10} (see README).
+_base_ = [
+    '../_base_/models/pkkd_cifar_resnet20.py',
+    '../_base_/datasets/cifar10.py',
+    '../_base_/schedules/cifar_bs256_400e.py',
+    '../_base_/default_runtime.py',
+]

@@ -1,0 +1,19 @@
+# PKKD adder ResNet-56 on CIFAR-10: CNN teacher and ANN student co-trained from scratch.
+# No published number for this pair; same recipe as ResNet-20/32.
+# alpha = beta sweep: --cfg-options model.loss_blend.alpha=A model.loss_mid.loss_weight=A
+# with A in {0.1, 0.5, 1, 5, 10} (see README).
+_base_ = [
+    '../_base_/models/pkkd_cifar_resnet20.py',
+    '../_base_/datasets/cifar10.py',
+    '../_base_/schedules/cifar_bs256_400e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    teacher=dict(backbone=dict(depth=56)),
+    student=dict(backbone=dict(depth=56)),
+    distill_layers=[
+        'backbone.layer1.8.conv2',
+        'backbone.layer2.8.conv2',
+        'backbone.layer3.8.conv2',
+    ],
+)

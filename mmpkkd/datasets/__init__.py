@@ -1,0 +1,7 @@
+from .cifar import OfflineCIFAR10, OfflineCIFAR100, load_cifar_batch
+from .digits import Digits, digits_split_indices
+
+__all__ = [
+    'OfflineCIFAR10', 'OfflineCIFAR100', 'load_cifar_batch', 'Digits',
+    'digits_split_indices'
+]

@@ -1,0 +1,139 @@
+"""Kernel feature maps that make adder and conv outputs comparable (PKKD).
+
+Each kernel turns a captured layer (:class:`LayerRecord`: input ``x``,
+module with weight ``f``, output ``y``) into a feature map of the output's
+shape. For an output position with input patch ``x`` and filter ``f``:
+
+* :class:`LaplaceKernel` (ANN side): ``exp(-||x - f||_1 / sigma)``. The
+  adder output already is ``-||x - f||_1``, so this is ``exp(y / sigma)``.
+* :class:`GaussianKernel` (CNN side): ``exp(-||x - f||_2^2 / (2 sigma^2))``
+  with ``||x - f||^2 = ||x||^2 + ||f||^2 - 2 x.f``: the conv output gives
+  ``x.f``, a conv of ``x^2`` with a ones kernel gives the patch energy
+  ``||x||^2`` and the filter norm is ``||f||^2``; no unfolding.
+* :class:`IdentityKernel`: the raw output (the "no kernel" ablation).
+
+``sigma='auto'`` picks the bandwidth per layer and batch (not learned, no
+gradient) so that the mean exponent is -1: ``sigma = mean(||x - f||_1)``
+for the Laplace kernel and ``2 sigma^2 = mean(||x - f||^2)`` for the
+Gaussian one. Raw adder outputs are in the hundreds for a 3x3x64 patch, so
+any fixed sigma must be tuned per layer; ``auto`` keeps the kernel values
+in a useful range at every depth and over training. A float fixes sigma.
+"""
+from typing import Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmpkkd.registry import MODELS
+from .feature_capture import LayerRecord
+
+Sigma = Union[str, float]
+
+
+def _check_sigma(sigma: Sigma, kernel: str) -> Sigma:
+    if sigma == 'auto':
+        return sigma
+    if isinstance(sigma, (int, float)) and sigma > 0:
+        return float(sigma)
+    raise ValueError(f"{kernel} sigma must be 'auto' or a positive number, "
+                     f'got {sigma!r}.')
+
+
+def _conv_geometry(module: nn.Module, kernel: str) -> nn.Module:
+    needed = ('weight', 'stride', 'padding', 'dilation', 'groups')
+    if not all(hasattr(module, attr) for attr in needed):
+        raise TypeError(
+            f'{kernel} needs a conv-like layer (Conv2d or Adder2d) to read '
+            f'its weight and geometry, got {type(module).__name__}. Distill '
+            'a conv/adder layer or use kernel=dict(type="IdentityKernel").')
+    return module
+
+
+@MODELS.register_module()
+class IdentityKernel(nn.Module):
+    """No kernel: the layer's raw output (ablation).
+
+    Example:
+        >>> IdentityKernel()(record).shape == record.output.shape
+        True
+    """
+
+    def forward(self, record: LayerRecord) -> torch.Tensor:
+        return record.output.float()
+
+
+@MODELS.register_module()
+class LaplaceKernel(nn.Module):
+    """Laplace kernel of an adder layer: ``exp(-||x - f||_1 / sigma)``.
+
+    Args:
+        sigma (str | float): ``'auto'`` (mean L1 distance of the batch) or
+            a positive bandwidth. Defaults to ``'auto'``.
+
+    Example:
+        >>> k = LaplaceKernel()(record)  # record.output: (N, C, H, W) <= 0
+        >>> bool(((k > 0) & (k <= 1)).all())
+        True
+    """
+
+    def __init__(self, sigma: Sigma = 'auto'):
+        super().__init__()
+        self.sigma = _check_sigma(sigma, 'LaplaceKernel')
+
+    def forward(self, record: LayerRecord) -> torch.Tensor:
+        module = _conv_geometry(record.module, 'LaplaceKernel')
+        y = record.output.float()
+        if getattr(module, 'bias', None) is not None:
+            y = y - module.bias.float().view(1, -1, 1, 1)
+        dist = (-y).clamp(min=0)  # ||x - f||_1
+        sigma = self.sigma
+        if sigma == 'auto':
+            sigma = dist.detach().mean().clamp(min=1e-6)
+        return torch.exp(-dist / sigma)
+
+
+@MODELS.register_module()
+class GaussianKernel(nn.Module):
+    """Gaussian kernel of a conv layer, ``exp(-||x - f||^2 / (2 sigma^2))``.
+
+    Computed from the conv output, the patch energy and the filter norm.
+
+    Args:
+        sigma (str | float): ``'auto'`` (``2 sigma^2`` = mean squared
+            distance of the batch) or a positive bandwidth.
+
+    Example:
+        >>> k = GaussianKernel(sigma=1.0)(record)  # conv record
+        >>> k.shape == record.output.shape
+        True
+    """
+
+    def __init__(self, sigma: Sigma = 'auto'):
+        super().__init__()
+        self.sigma = _check_sigma(sigma, 'GaussianKernel')
+
+    @staticmethod
+    def squared_distance(record: LayerRecord) -> torch.Tensor:
+        """``||x_patch - f||^2`` for every output position, (N, C, H, W)."""
+        conv = _conv_geometry(record.module, 'GaussianKernel')
+        x = record.input.float()
+        weight = conv.weight.float()
+        y = record.output.float()
+        if getattr(conv, 'bias', None) is not None:
+            y = y - conv.bias.float().view(1, -1, 1, 1)
+        groups = conv.groups
+        ones = x.new_ones(groups, x.shape[1] // groups, *weight.shape[2:])
+        energy = F.conv2d(x * x, ones, None, conv.stride, conv.padding,
+                          conv.dilation, groups)  # (N, groups, H, W)
+        energy = energy.repeat_interleave(weight.shape[0] // groups, dim=1)
+        filter_norm = weight.pow(2).sum(dim=(1, 2, 3)).view(1, -1, 1, 1)
+        return (energy + filter_norm - 2 * y).clamp(min=0)
+
+    def forward(self, record: LayerRecord) -> torch.Tensor:
+        dist2 = self.squared_distance(record)
+        if self.sigma == 'auto':
+            two_sigma2 = dist2.detach().mean().clamp(min=1e-6)
+        else:
+            two_sigma2 = 2 * self.sigma**2
+        return torch.exp(-dist2 / two_sigma2)

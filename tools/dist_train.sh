@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Usage: tools/dist_train.sh CONFIG NPROC [train.py args...]
+# One process per GPU (or per CPU process with the gloo backend when no GPU).
+set -euo pipefail
+CONFIG=$1
+NPROC=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+DIR=$(cd "$(dirname "$0")" && pwd)
+PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
+torchrun --nnodes="$NNODES" --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" --master_port="$PORT" \
+    --nproc_per_node="$NPROC" \
+    "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"

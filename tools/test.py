@@ -1,0 +1,58 @@
+"""Evaluate a checkpoint on the test split of a config.
+
+Example:
+    python tools/test.py configs/pkkd/resnet20_digits.py work_dirs/x/epoch_30.pth
+    python tools/test.py configs/ann/resnet20_digits.py student.pth --out r.json
+"""
+import argparse
+import json
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
+from mmpkkd.utils import merge_common_args
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a checkpoint.')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for the test logs')
+    parser.add_argument(
+        '--out', help='write the metrics to this JSON file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_common_args(cfg, args.config, args.work_dir, args.launcher)
+    cfg.load_from = args.checkpoint
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out and runner.rank == 0:
+        with open(args.out, 'w') as f:
+            json.dump({
+                'config': osp.abspath(args.config),
+                'checkpoint': osp.abspath(args.checkpoint),
+                'metrics': metrics
+            }, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
