@@ -1,6 +1,9 @@
 // Scalar building blocks of the adder op, shared by CPU and CUDA code.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+
 #if defined(__CUDACC__)
 #define MMPKKD_HOST_DEVICE __host__ __device__ __forceinline__
 #else
@@ -9,11 +12,15 @@
 
 namespace mmpkkd {
 
+// |v| for float and double (fabsf/fabs: on GPUs |.| is a free operand
+// modifier of the following add).
+MMPKKD_HOST_DEVICE float abs_val(float v) { return fabsf(v); }
+MMPKKD_HOST_DEVICE double abs_val(double v) { return fabs(v); }
+
 // |a - b|: one adder "multiply-accumulate" term.
 template <typename T>
 MMPKKD_HOST_DEVICE T absdiff(T a, T b) {
-  const T d = a - b;
-  return d < T(0) ? -d : d;
+  return abs_val(a - b);
 }
 
 // HardTanh: clip to [-1, 1] (AdderNet's input-gradient surrogate).
