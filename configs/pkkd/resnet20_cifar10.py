@@ -8,3 +8,9 @@ _base_ = [
     '../_base_/schedules/cifar_bs256_400e.py',
     '../_base_/default_runtime.py',
 ]
+# student accuracy is the main metric; the teacher's is logged beside it
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(type='TeacherAccuracy', topk=(1, )),
+]
+test_evaluator = val_evaluator

@@ -12,6 +12,7 @@ model = dict(
     teacher=dict(head=dict(num_classes=100, topk=(1, 5))),
     student=dict(head=dict(num_classes=100, topk=(1, 5))),
 )
+# student accuracy is the main metric; the teacher's is logged beside it
 val_evaluator = [
     dict(type='Accuracy', topk=(1, 5)),
     dict(type='TeacherAccuracy', topk=(1, 5)),

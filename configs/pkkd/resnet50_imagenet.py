@@ -18,3 +18,9 @@ model = dict(
         'backbone.layer4.2.conv3',
     ],
 )
+# student accuracy is the main metric; the teacher's is logged beside it
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, 5)),
+    dict(type='TeacherAccuracy', topk=(1, 5)),
+]
+test_evaluator = val_evaluator

@@ -17,6 +17,7 @@ model = dict(
         'backbone.layer3.8.conv2',
     ],
 )
+# student accuracy is the main metric; the teacher's is logged beside it
 val_evaluator = [
     dict(type='Accuracy', topk=(1, 5)),
     dict(type='TeacherAccuracy', topk=(1, 5)),

@@ -32,9 +32,3 @@ model = dict(
     loss_mid=dict(type='KernelFeatureLoss', loss_weight=1.0),  # beta
     loss_blend=dict(type='BlendKDLoss', alpha=1.0, temperature=4.0),
 )
-
-val_evaluator = [
-    dict(type='Accuracy', topk=(1, )),
-    dict(type='TeacherAccuracy', topk=(1, )),
-]
-test_evaluator = val_evaluator
