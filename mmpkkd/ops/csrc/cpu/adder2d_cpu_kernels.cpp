@@ -68,6 +68,8 @@ void dx_generic(int64_t m, const T* wt, const T* dy, const T* x, T* dx,
 }
 
 #ifdef MMPKKD_X86
+// GCC 12 flags the _mm512_undefined_ps() inside _mm512_max/min_ps.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // ----------------------------------------------------------------- AVX-512
 constexpr int kAvx512FwdMR = 8, kAvx512DxMR = 4, kAvx512NR = 32;
 
