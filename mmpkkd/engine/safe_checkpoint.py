@@ -68,17 +68,19 @@ ALLOWED_GLOBALS: List[Any] = [HistoryBuffer] + _numpy_globals() + [
 ]
 
 
-def _describe_unsafe(filename: str) -> str:
+def _unsafe_globals(filename: Any) -> List[str]:
+    """Globals a zip checkpoint references beyond the allow-list (no load)."""
+    if not isinstance(filename, str):
+        return []
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:  # noqa: BLE001 - only used to enrich the message
-        return ''
+    except Exception:  # noqa: BLE001 - not a zip checkpoint
+        return []
     allowed = {
         g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
         for g in ALLOWED_GLOBALS
     }
-    unsafe = sorted(set(names) - allowed)
-    return f' It references {unsafe}.' if unsafe else ''
+    return sorted(set(names) - allowed)
 
 
 def safe_torch_load(filename: Union[str, Any],
@@ -116,9 +118,9 @@ def safe_torch_load(filename: Union[str, Any],
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
-        if 'Unsupported global' in str(err) or 'Weights only' in str(err):
-            detail = _describe_unsafe(filename) if isinstance(
-                filename, str) else ''
+        unsafe = _unsafe_globals(filename)
+        if unsafe or 'global' in str(err).lower():
+            detail = f' It references {unsafe}.' if unsafe else ''
             raise CheckpointError(
                 f'Refused to load checkpoint {name!r}: it contains Python '
                 f'objects outside the allow-list of safe types.{detail} '
@@ -126,8 +128,9 @@ def safe_torch_load(filename: Union[str, Any],
                 'executed. Re-save the weights from a trusted source with '
                 '`torch.save(model.state_dict(), path)`.') from err
         raise CheckpointError(
-            f'Checkpoint {name!r} is corrupt ({err}). Re-download it or '
-            'resume from an earlier epoch_*.pth.') from err
+            f'Checkpoint {name!r} is corrupt: it is not a torch checkpoint '
+            'that can be unpickled. Re-download it or resume from an earlier '
+            'epoch_*.pth.') from err
     except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as err:
         raise CheckpointError(
             f'Checkpoint {name!r} is truncated or corrupt: {err}. The file '

@@ -1,0 +1,97 @@
+"""Data sets: tiny CIFAR files in the real format, the embedded digits."""
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+
+from mmpkkd.datasets import (Digits, OfflineCIFAR10, OfflineCIFAR100,
+                             digits_split_indices, load_cifar_batch)
+
+
+def test_cifar10_reads_real_format(cifar10_root):
+    train = OfflineCIFAR10(cifar10_root, split='train', verify_md5=False)
+    test = OfflineCIFAR10(cifar10_root, split='test', verify_md5=False)
+    assert len(train) == 5 * 8 and len(test) == 8
+    # independent read of the first training batch
+    with open(osp.join(cifar10_root, 'cifar-10-batches-py', 'data_batch_1'),
+              'rb') as f:
+        raw = pickle.load(f, encoding='latin1')
+    first = train.get_data_info(0)
+    np.testing.assert_array_equal(
+        first['img'], raw['data'][0].reshape(3, 32, 32).transpose(1, 2, 0))
+    assert first['gt_label'] == raw['labels'][0]
+    assert len(train.CLASSES) == 10
+
+
+def test_cifar100_fine_labels(cifar100_root):
+    ds = OfflineCIFAR100(cifar100_root, split='test', verify_md5=False)
+    with open(osp.join(cifar100_root, 'cifar-100-python', 'test'), 'rb') as f:
+        raw = pickle.load(f, encoding='latin1')
+    assert [ds.get_data_info(i)['gt_label']
+            for i in range(len(ds))] == raw['fine_labels']
+
+
+def test_cifar_md5_checked_by_default(cifar10_root):
+    with pytest.raises(RuntimeError, match='md5 mismatch.*verify_md5=False'):
+        OfflineCIFAR10(cifar10_root, split='test')
+
+
+def test_cifar_missing_directory_names_path_and_files(tmp_path):
+    root = str(tmp_path / 'nowhere')
+    with pytest.raises(FileNotFoundError) as err:
+        OfflineCIFAR10(root, split='train')
+    msg = str(err.value)
+    assert osp.join(root, 'cifar-10-batches-py') in msg
+    assert 'data_batch_1' in msg and 'test_batch' in msg
+
+
+def test_cifar_tampered_batch_is_not_executed(cifar10_root, tmp_path):
+    marker = str(tmp_path / 'pwned')
+
+    class Payload:
+
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}', ))
+
+    path = osp.join(cifar10_root, 'cifar-10-batches-py', 'test_batch')
+    with open(path, 'wb') as f:
+        pickle.dump({'data': Payload(), 'labels': [0]}, f)
+    with pytest.raises(pickle.UnpicklingError, match='not a genuine'):
+        load_cifar_batch(path)
+    assert not osp.exists(marker)
+
+
+def test_digits_fixed_stratified_split():
+    labels = load_digits().target
+    split = digits_split_indices(labels)
+    assert len(split['train']) == 1347 and len(split['test']) == 450
+    assert not set(split['train']) & set(split['test'])
+    for cls in range(10):  # 25 % of every class, rounded
+        n = (labels == cls).sum()
+        assert (labels[split['test']] == cls).sum() == round(n * 0.25)
+    # the split is a constant, not a fresh draw
+    np.testing.assert_array_equal(split['test'],
+                                  digits_split_indices(labels)['test'])
+
+
+def test_digits_images_match_sklearn():
+    digits = load_digits()
+    ds = Digits(split='test')
+    assert len(ds) == 450 and ds.CLASSES == tuple('0123456789')
+    idx = digits_split_indices(digits.target)['test']
+    for i in (0, 17, 449):
+        info = ds.get_data_info(i)
+        assert info['img'].shape == (32, 32, 3)
+        assert info['img'].dtype == np.uint8
+        assert info['gt_label'] == digits.target[idx[i]]
+        # area-downsampling the 32x32 image recovers the 8x8 original
+        img = torch.from_numpy(info['img'][..., 0]).float()[None, None]
+        small = F.interpolate(img, size=(8, 8), mode='area')[0, 0].numpy()
+        original = digits.images[idx[i]] * 255 / 16
+        assert np.abs(small - original).mean() < 25  # bilinear blur
+        assert np.corrcoef(small.ravel(), original.ravel())[0, 1] > 0.97
