@@ -1,5 +1,5 @@
 from .resnet import CIFARResNet, StemConvResNet
-from .stem import StemConvCfgMixin
+from .stem import ADDER_AWARE_INIT, StemConvCfgMixin
 from .vgg_small import VGGSmall
 
-__all__ = ['CIFARResNet', 'StemConvResNet', 'StemConvCfgMixin', 'VGGSmall']
+__all__ = ['ADDER_AWARE_INIT', 'CIFARResNet', 'StemConvResNet', 'StemConvCfgMixin', 'VGGSmall']

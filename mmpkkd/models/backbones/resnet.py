@@ -5,7 +5,7 @@ from mmpretrain.models.backbones import ResNet, ResNet_CIFAR
 from mmpretrain.models.backbones.resnet import BasicBlock
 
 from mmpkkd.registry import MODELS
-from .stem import StemConvCfgMixin
+from .stem import ADDER_AWARE_INIT, StemConvCfgMixin
 
 
 @MODELS.register_module()
@@ -28,6 +28,8 @@ class CIFARResNet(StemConvCfgMixin, ResNet_CIFAR):
         stem_conv_cfg (dict, optional): Conv config of the stem. Defaults to
             None (``nn.Conv2d``).
         out_indices (Sequence[int]): Stages to output. Defaults to ``(2, )``.
+        init_cfg (list): Defaults to :data:`ADDER_AWARE_INIT` (AdderNet's
+            N(0, 1) filters for adder layers).
         **kwargs: Other arguments of :class:`mmpretrain.models.ResNet`.
 
     Example:
@@ -60,7 +62,8 @@ class CIFARResNet(StemConvCfgMixin, ResNet_CIFAR):
             base_channels=16,
             num_stages=3,
             strides=(1, 2, 2),
-            dilations=(1, 1, 1))
+            dilations=(1, 1, 1),
+            init_cfg=ADDER_AWARE_INIT)
         super().__init__(
             depth, conv_cfg=conv_cfg, out_indices=out_indices,
             **{**defaults, **kwargs})
@@ -79,6 +82,7 @@ class StemConvResNet(StemConvCfgMixin, ResNet):
         depth (int): 18, 34, 50, 101 or 152.
         conv_cfg (dict, optional): Conv config of the blocks and shortcuts.
         stem_conv_cfg (dict, optional): Conv config of the stem.
+        init_cfg (list): Defaults to :data:`ADDER_AWARE_INIT`.
         **kwargs: Other arguments of :class:`mmpretrain.models.ResNet`.
 
     Example:
@@ -93,4 +97,5 @@ class StemConvResNet(StemConvCfgMixin, ResNet):
                  stem_conv_cfg: Optional[dict] = None,
                  **kwargs):
         self.stem_conv_cfg = stem_conv_cfg
+        kwargs.setdefault('init_cfg', ADDER_AWARE_INIT)
         super().__init__(depth, conv_cfg=conv_cfg, **kwargs)

@@ -1,5 +1,18 @@
-"""Build a backbone's stem with its own ``conv_cfg``."""
+"""Helpers shared by the backbones: stem conv config, adder-aware init."""
 from typing import Optional
+
+#: Default initialisation of our backbones. MMEngine matches ``layer`` by
+#: class *and base-class* name, so ``Kaiming`` on 'Conv2d' also hits
+#: ``Adder2d``; the ``Normal`` entry after it restores AdderNet's N(0, 1)
+#: filters, whose scale matches the BN-normalised inputs of an adder layer
+#: (Kaiming-scaled filters are ~10x smaller than the inputs they are
+#: compared with, and the adaptive learning rate then moves them by a large
+#: fraction of their size each step).
+ADDER_AWARE_INIT = [
+    dict(type='Kaiming', layer=['Conv2d']),
+    dict(type='Normal', layer=['Adder2d'], mean=0.0, std=1.0),
+    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+]
 
 
 class StemConvCfgMixin:

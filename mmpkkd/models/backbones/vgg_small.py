@@ -7,6 +7,7 @@ from mmcv.cnn import ConvModule
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 
 from mmpkkd.registry import MODELS
+from .stem import ADDER_AWARE_INIT
 
 
 @MODELS.register_module()
@@ -28,7 +29,8 @@ class VGGSmall(BaseBackbone):
         conv_cfg (dict, optional): Conv config of all but the first conv.
         stem_conv_cfg (dict, optional): Conv config of the first conv.
         norm_cfg (dict): Norm config. Defaults to ``dict(type='BN')``.
-        init_cfg (dict | list, optional): Initialisation config.
+        init_cfg (dict | list, optional): Initialisation config. Defaults
+            to :data:`ADDER_AWARE_INIT`.
 
     Example:
         >>> net = VGGSmall(conv_cfg=dict(type='Adder2d'))
@@ -42,7 +44,7 @@ class VGGSmall(BaseBackbone):
                  conv_cfg: Optional[dict] = None,
                  stem_conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 init_cfg=None):
+                 init_cfg=ADDER_AWARE_INIT):
         super().__init__(init_cfg=init_cfg)
 
         def block(cin: int, cout: int, cfg: Optional[dict]) -> ConvModule:

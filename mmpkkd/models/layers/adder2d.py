@@ -48,7 +48,9 @@ class Adder2d(nn.Conv2d):
     AdderNet's gradients (full-precision ``X - W`` for the weight,
     HardTanh-clipped ``W - X`` for the input, see :mod:`mmpkkd.ops`) and,
     when ``adaptive_lr`` is on, the layer-wise adaptive learning-rate
-    scaling of the weight gradient with factor ``eta``.
+    scaling of the weight gradient with factor ``eta``. Filters start as
+    N(0, 1), as in AdderNet (keep that when a backbone's ``init_cfg`` applies
+    Kaiming to 'Conv2d', see ``ADDER_AWARE_INIT``).
 
     Args:
         in_channels (int): Input channels.
@@ -100,6 +102,12 @@ class Adder2d(nn.Conv2d):
                          device, dtype)
         self.eta = eta
         self.adaptive_lr = adaptive_lr
+
+    def reset_parameters(self) -> None:
+        """AdderNet's initialisation: N(0, 1) filters, zero bias."""
+        nn.init.normal_(self.weight, 0.0, 1.0)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight
