@@ -228,6 +228,9 @@ def test_ablations_by_config(overrides, absent):
     assert all(torch.isfinite(v) for v in losses.values())
     if absent:
         assert absent not in losses
+    if model.teacher_connectors:  # 'both': the teacher-side 1x1 learns too
+        sum(losses.values()).backward()
+        assert model.teacher_connectors[0].weight.grad.abs().sum() > 0
 
 
 def test_fixed_pretrained_teacher(tmp_path):

@@ -14,7 +14,10 @@ class KernelFeatureLoss(nn.Module):
     Eq. 13 sums squared L2 distances; we take the mean over the elements of
     each layer (batch, channels, positions), so the value does not grow
     with batch size or feature size and layers of different resolution
-    weigh alike. ``loss_weight`` is PKKD's ``beta``. Targets are detached.
+    weigh alike. ``loss_weight`` is PKKD's ``beta``. Gradients flow into
+    both arguments: the caller decides what is a fixed target (the distiller
+    computes the teacher's kernel features without gradient, so only a
+    teacher-side connector learns from this loss).
 
     Args:
         loss_weight (float): ``beta``. Defaults to 1.0.
@@ -38,6 +41,6 @@ class KernelFeatureLoss(nn.Module):
                 'KernelFeatureLoss needs the same, non-zero number of student '
                 f'and teacher features, got {len(student_feats)} and '
                 f'{len(teacher_feats)}.')
-        total = sum(((s.float() - t.detach().float())**2).mean()
+        total = sum(((s.float() - t.float())**2).mean()
                     for s, t in zip(student_feats, teacher_feats))
         return self.loss_weight * total
