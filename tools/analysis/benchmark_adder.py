@@ -47,6 +47,10 @@ from mmpkkd.ops import (adder2d, adder2d_unfold_original,  # noqa: E402
 
 MODES = ('fwd', 'fwdbwd')
 IMPLS = ('ours', 'conv', 'original')
+# wall: elapsed time; cpu: CPU time of the process (all threads). On a
+# machine shared with other jobs, `--threads 1 --timer cpu` measures the
+# work itself rather than how long the scheduler let it run.
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 # Adder-MAC/s ceiling on NVIDIA GPUs: 2 FP32 adds per adder-MAC (sub, then
 # add with |.| folded in) = half the FP32 FMA rate. Tera adder-MAC/s.
 GPU_ADDER_PEAK_TMACS = {'H100': 16.7, 'H200': 16.7, 'A100': 9.75}
@@ -158,12 +162,14 @@ def _sync(device: str):
 
 def time_cases(fns: Dict[str, Callable], shape: LayerShape, mode: str,
                device: str, repeat: int, warmup: int,
-               max_repeat: Dict[str, int]) -> Dict[str, float]:
-    """Median wall time (s) of each fn; the runs are interleaved round-robin
-    so that load from other processes hits every implementation alike."""
+               max_repeat: Dict[str, int],
+               clock: Callable[[], float] = time.perf_counter
+               ) -> Dict[str, float]:
+    """Median time (s) of each fn; the runs are interleaved round-robin so
+    that load from other processes hits every implementation alike."""
     inputs = {name: make_inputs(shape, device) for name in fns}
     for name, fn in fns.items():
-        for _ in range(warmup):
+        for _ in range(min(warmup, max_repeat.get(name, warmup))):
             run_once(fn, *inputs[name], shape, mode)
     times = {name: [] for name in fns}
     for r in range(repeat):
@@ -171,10 +177,10 @@ def time_cases(fns: Dict[str, Callable], shape: LayerShape, mode: str,
             if r >= max_repeat.get(name, repeat):
                 continue
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             run_once(fn, *inputs[name], shape, mode)
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -254,7 +260,8 @@ def benchmark_layers(args) -> List[dict]:
             rec['results'][name] = {}
         for mode in MODES:
             times = time_cases(run, shape, mode, args.device, args.repeat,
-                               args.warmup, dict(original=args.orig_repeat))
+                               args.warmup, dict(original=args.orig_repeat),
+                               CLOCKS[args.timer])
             for name in run:
                 if args.no_memory:
                     mem = None
@@ -366,6 +373,7 @@ def summarize(records: List[dict], device: str,
 def environment(args) -> dict:
     info = dict(
         device=args.device,
+        timer=args.timer,
         torch=torch.__version__,
         threads=torch.get_num_threads(),
         python=platform.python_version(),
@@ -417,6 +425,9 @@ def parse_args(argv=None):
                         default=list(IMPLS))
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: torch default)')
+    parser.add_argument('--timer', choices=sorted(CLOCKS), default='wall',
+                        help='wall clock, or process CPU time (use with '
+                        '--threads 1 on a loaded machine; CPU only)')
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurements')
     parser.add_argument('--adder-peak-tmacs', type=float, default=None,
@@ -442,6 +453,9 @@ def main(argv=None):
     args.threads = torch.get_num_threads()
     if args.device == 'cuda' and not torch.cuda.is_available():
         sys.exit('--device cuda: no CUDA device available')
+    if args.device == 'cuda' and args.timer == 'cpu':
+        sys.exit('--timer cpu measures host CPU time; use --timer wall on '
+                 'CUDA')
     if 'ours' in args.impls and not native_available(args.device):
         print('WARNING: the native extension is not available on '
               f'{args.device}; "ours" measures the pure-PyTorch fallback')

@@ -94,13 +94,16 @@ void im2col_columns(const T* x, const Adder2dShape& s, int64_t p0,
           const int64_t wbase = sg.wo0 * s.SW - s.PW + kw * s.DW;
           int64_t lo, up;
           valid_range(wbase, s.SW, s.W, sg.len, &lo, &up);
-          std::fill(out, out + lo, T(0));
+          // inline loops: the runs are short (one output row), where
+          // memcpy/memset calls cost more than the copy
+          for (int64_t j = 0; j < lo; ++j) out[j] = T(0);
+          const T* src = xr + wbase;
           if (s.SW == 1) {
-            std::memcpy(out + lo, xr + wbase + lo, (up - lo) * sizeof(T));
+            for (int64_t j = lo; j < up; ++j) out[j] = src[j];
           } else {
-            for (int64_t j = lo; j < up; ++j) out[j] = xr[wbase + j * s.SW];
+            for (int64_t j = lo; j < up; ++j) out[j] = src[j * s.SW];
           }
-          std::fill(out + up, out + sg.len, T(0));
+          for (int64_t j = up; j < sg.len; ++j) out[j] = T(0);
         }
         std::fill(row + np, row + width, T(0));
       }

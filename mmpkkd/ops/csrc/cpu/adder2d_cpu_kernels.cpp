@@ -85,14 +85,20 @@ __attribute__((target("avx512f"))) void fwd_f32_avx512(int64_t kc,
     c0[i] = accumulate ? _mm512_loadu_ps(c + i * NR) : _mm512_setzero_ps();
     c1[i] = accumulate ? _mm512_loadu_ps(c + i * NR + 16) : _mm512_setzero_ps();
   }
+  const __m512 one = _mm512_set1_ps(1.f);
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      c0[i] = _mm512_add_ps(c0[i], _mm512_abs_ps(_mm512_sub_ps(b0, ai)));
-      c1[i] = _mm512_add_ps(c1[i], _mm512_abs_ps(_mm512_sub_ps(b1, ai)));
+      // b - a as -(a * 1) + b: bitwise the same as vsubps (a * 1 is exact,
+      // one rounding), but it may issue on the FMA pipes where those are
+      // separate from the FADD pipes.
+      c0[i] = _mm512_add_ps(c0[i],
+                            _mm512_abs_ps(_mm512_fnmadd_ps(ai, one, b0)));
+      c1[i] = _mm512_add_ps(c1[i],
+                            _mm512_abs_ps(_mm512_fnmadd_ps(ai, one, b1)));
     }
     a += MR;
     b += NR;
@@ -123,10 +129,11 @@ __attribute__((target("avx512f"))) void dx_f32_avx512(
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const __m512 w = _mm512_set1_ps(wt[i]);
+      // w - x computed as -(x * 1) + w (exact same result, see forward)
       const __m512 h0 = _mm512_min_ps(
-          _mm512_max_ps(_mm512_sub_ps(w, x0[i]), neg_one), one);
+          _mm512_max_ps(_mm512_fnmadd_ps(x0[i], one, w), neg_one), one);
       const __m512 h1 = _mm512_min_ps(
-          _mm512_max_ps(_mm512_sub_ps(w, x1[i]), neg_one), one);
+          _mm512_max_ps(_mm512_fnmadd_ps(x1[i], one, w), neg_one), one);
       c0[i] = _mm512_fmadd_ps(h0, g0, c0[i]);
       c1[i] = _mm512_fmadd_ps(h1, g1, c1[i]);
     }
