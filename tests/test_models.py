@@ -173,3 +173,20 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
     after = fit_loss()
     assert torch.isfinite(torch.tensor(before))
     assert after < before, f'{config}: loss {before:.4f} -> {after:.4f}'
+
+
+@pytest.mark.parametrize('config', [
+    'configs/ann/resnet20_cifar10.py', 'configs/ann/vgg_small_cifar10.py',
+    'configs/ann/resnet50_imagenet.py', 'configs/ann/mobilenet_v2_cifar10.py'
+])
+def test_adder_filters_keep_addernet_init(config):
+    """N(0, 1) filters survive init_weights (Kaiming also matches Adder2d)."""
+    torch.manual_seed(0)
+    model = build(config)
+    model.init_weights()
+    weights = torch.cat([
+        m.weight.detach().flatten() for m in model.modules()
+        if isinstance(m, Adder2d)
+    ])
+    assert abs(weights.mean().item()) < 0.01
+    assert weights.std().item() == pytest.approx(1.0, abs=0.01)

@@ -7,6 +7,8 @@ Example:
 """
 import argparse
 
+import torch
+
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -55,6 +57,11 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     cfg = merge_common_args(cfg, args.config, args.work_dir, args.launcher)
     if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                '--amp needs a CUDA device: MMEngine\'s AmpOptimWrapper '
+                'uses torch.cuda.amp. Drop --amp to train in float32 on the '
+                'CPU.')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs OptimWrapper, not {optim_wrapper}.')

@@ -3,6 +3,6 @@
 _base_ = [
     '../_base_/models/cifar_resnet20.py',
     '../_base_/datasets/digits.py',
-    '../_base_/schedules/digits_bs64_30e.py',
+    '../_base_/schedules/digits_bs64_15e.py',
     '../_base_/default_runtime.py',
 ]

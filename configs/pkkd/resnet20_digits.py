@@ -5,7 +5,7 @@
 _base_ = [
     '../_base_/models/pkkd_cifar_resnet20.py',
     '../_base_/datasets/digits.py',
-    '../_base_/schedules/digits_bs64_30e.py',
+    '../_base_/schedules/digits_bs64_15e.py',
     '../_base_/default_runtime.py',
 ]
 # student accuracy is the main metric; the teacher's is logged beside it

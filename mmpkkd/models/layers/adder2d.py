@@ -109,6 +109,14 @@ class Adder2d(nn.Conv2d):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
+    def init_weights(self) -> None:
+        """Re-apply AdderNet's init when a parent module initialises.
+
+        Defining it also tells mmcv's ``ConvModule`` not to apply its default
+        Kaiming init to this layer.
+        """
+        self.reset_parameters()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight
         if self.adaptive_lr and weight.requires_grad:
