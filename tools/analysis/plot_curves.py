@@ -1,0 +1,57 @@
+"""Plot the accuracy and loss curves of a training from its scalars.json.
+
+Reads ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (all runs of the work
+dir, merged in time order; ``--latest`` for the last one only) and writes
+one PNG with two panels: validation accuracy vs epoch (student and teacher
+for a PKKD run, ``accuracy/top1`` alone for a classifier) and the training
+loss terms (``loss`` and, for PKKD, ``teacher.loss_ce``,
+``student.loss_ce``, ``student.loss_kd``, ``student.loss_mid``).
+
+Examples::
+
+    python tools/analysis/plot_curves.py work_dirs/resnet20_digits
+    python tools/analysis/plot_curves.py work_dirs/demo/pkkd_seed0 \\
+        --out work_dirs/demo/pkkd_seed0_curves.png
+"""
+import argparse
+import os.path as osp
+import sys
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Validation accuracy and training losses of a work dir '
+        '(2 panels, PNG).',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('work_dir', help='work dir of a training (or one '
+                        'run folder, or a scalars.json file)')
+    parser.add_argument('--out', help='PNG to write (default: '
+                        'WORK_DIR/curves.png)')
+    parser.add_argument('--latest', action='store_true',
+                        help='plot the latest run only instead of merging '
+                        'all runs of the work dir')
+    parser.add_argument('--title', help='figure title (default: WORK_DIR)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        import mmpkkd  # noqa: F401
+    except ImportError:  # run from a source checkout without installing
+        sys.path.insert(
+            0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+    from mmpkkd.analysis.curves import load_curves, plot_curves
+
+    curves = load_curves(args.work_dir, latest_only=args.latest)
+    out = args.out or osp.join(
+        args.work_dir if osp.isdir(args.work_dir) else
+        osp.dirname(args.work_dir), 'curves.png')
+    info = plot_curves(curves, out, title=args.title or args.work_dir)
+    print(f'{len(curves.runs)} run(s) -> {info.path}')
+    return info
+
+
+if __name__ == '__main__':
+    main()
