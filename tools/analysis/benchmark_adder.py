@@ -116,6 +116,8 @@ def select_shapes(args) -> List[LayerShape]:
         shapes += resnet20_shapes(args.batch_resnet20)
     if args.shapes in ('resnet50', 'all'):
         shapes += resnet50_shapes(args.batch_resnet50)
+    if args.layers:
+        shapes = [s for s in shapes if any(p in s.name for p in args.layers)]
     return shapes
 
 
@@ -410,6 +412,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--shapes', choices=['resnet20', 'resnet50', 'all'],
                         default='all')
+    parser.add_argument('--layers', nargs='+', default=None,
+                        help='only layers whose name contains one of these '
+                        'substrings (e.g. r50.l4 down1x1)')
     parser.add_argument('--repeat', type=int, default=10,
                         help='timed runs per case (median reported)')
     parser.add_argument('--warmup', type=int, default=2)

@@ -12,17 +12,19 @@ template <typename T>
 struct AdderCpuKernels {
   const char* isa;
   // Forward register block: C is MR x NR (row-major, packed).
-  //   C[i][j] (+)= sum_{k < kc} |A[k*MR + i] - B[k*NR + j]|
-  // A: packed weights (kc x MR), B: packed im2col panel (kc x NR).
+  //   C[i][j] (+)= sum_{k < kc} |A[i*lda + k] - B[k*NR + j]|
+  // A: weight rows (read in place, row stride lda), B: packed im2col panel.
   int fwd_mr, fwd_nr;
-  void (*fwd)(int64_t kc, const T* a, const T* b, T* c, bool accumulate);
+  void (*fwd)(int64_t kc, const T* a, int64_t lda, const T* b, T* c,
+              bool accumulate);
   // Input-gradient register block over MR reduction rows k and NR columns p:
-  //   dX[i*ld + j] (+)= sum_{co < m} HardTanh(Wt[co*MR + i] - X[i*ld + j])
+  //   dX[i*ld + j] (+)= sum_{co < m} HardTanh(Wt[co*ldw + i] - X[i*ld + j])
   //                                  * dY[co*ld + j]
-  // Wt: packed weights (m x MR); X, dX, dY: row stride ld.
+  // Wt: weights read in place (column block of W, row stride ldw); X, dX,
+  // dY: row stride ld.
   int dx_mr, dx_nr;
-  void (*dx)(int64_t m, const T* wt, const T* dy, const T* x, T* dx,
-             int64_t ld, bool accumulate);
+  void (*dx)(int64_t m, const T* wt, int64_t ldw, const T* dy, const T* x,
+             T* dx, int64_t ld, bool accumulate);
 };
 
 // The kernels in use (best supported ISA unless forced).

@@ -4,9 +4,9 @@
 //
 // Forward, per image n and group g (C = Y[n, g] viewed as COG x P):
 //   the output columns are cut into panels of NR positions; each panel is
-//   im2col'ed into a packed K x NR buffer and multiplied by the packed
-//   weights in KC-long slices (cache blocking over K), MR output channels at
-//   a time. Work items are (n, g, panel), spread over threads with
+//   im2col'ed into a packed K x NR buffer and combined with the weight rows
+//   (read in place, MR rows at a time) in KC-long slices (cache blocking
+//   over K). Work items are (n, g, panel), spread over threads with
 //   at::parallel_for, so batch 1 uses every core too. Temporaries: one
 //   K x NR panel and one COG x NR block per thread.
 // Backward, per (n, g):
@@ -14,9 +14,10 @@
 //   dW += dY * X_col^T (at::addmm_, BLAS), then dW -= W * rowsum(dY) at
 //   the end (AdderNet's dW = sum (X_col - W) dY, written as a GEMM);
 //   dX_col = sum_co HardTanh(W - X_col) * dY (microkernel), then col2im.
-//   Images run in parallel (per-thread buffers, per-thread dW partials);
-//   when there are fewer images than threads the panels of one image run in
-//   parallel instead (col2im in parallel over input channels).
+//   Images run in parallel (per-thread buffers and dW accumulators) when
+//   there are enough of them and the accumulators are small; otherwise the
+//   panels of one image run in parallel (col2im over input channels, dW
+//   through multi-threaded BLAS). No temporary scales with N * K * P.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -64,18 +65,35 @@ inline void valid_range(int64_t base, int64_t stride, int64_t limit,
 // im2col of output positions [p0, p0 + np) of one image/group:
 //   dst[k * row_stride + j] = X_pad[ci, hi(p0 + j, kh), wi(p0 + j, kw)]
 // for k = (ci, kh, kw) < K, j < width; columns j >= np are zero-filled.
-// x points at channel 0 of the group (CPG x H x W, contiguous).
+// x points at channel 0 of the group (CPG x H x W, contiguous). Everything
+// that does not depend on the channel (row segments, the input row of each
+// (segment, kh), the valid column range of each (segment, kw)) is computed
+// once up front, so the channel loop is plain copies.
 template <typename T>
 void im2col_columns(const T* x, const Adder2dShape& s, int64_t p0,
                     int64_t np, int64_t width, T* dst, int64_t row_stride) {
-  std::vector<RowSegment> segs_storage;
-  std::array<RowSegment, 64> segs_small;
-  RowSegment* segs = segs_small.data();
-  if (np > static_cast<int64_t>(segs_small.size())) {
-    segs_storage.resize(np);
-    segs = segs_storage.data();
+  // per-thread scratch, reused across calls (this runs once per panel)
+  thread_local std::vector<RowSegment> segs;
+  thread_local std::vector<int64_t> table;
+  if (static_cast<int64_t>(segs.size()) < np + 1) segs.resize(np + 1);
+  const int64_t nseg = split_rows(s, p0, np, segs.data());
+  if (static_cast<int64_t>(table.size()) < nseg * (s.KH + 3 * s.KW))
+    table.resize(nseg * (s.KH + 3 * s.KW));
+  // hrow[t*KH + kh]: input row offset (hi*W) or -1 when hi is padding
+  int64_t* hrow = table.data();
+  // wcol[(t*KW + kw)*3 + {0,1,2}]: wbase, first and end valid j
+  int64_t* wcol = hrow + nseg * s.KH;
+  for (int64_t t = 0; t < nseg; ++t) {
+    for (int64_t kh = 0; kh < s.KH; ++kh) {
+      const int64_t hi = segs[t].ho * s.SH - s.PH + kh * s.DH;
+      hrow[t * s.KH + kh] = (hi < 0 || hi >= s.H) ? -1 : hi * s.W;
+    }
+    for (int64_t kw = 0; kw < s.KW; ++kw) {
+      int64_t* e = &wcol[(t * s.KW + kw) * 3];
+      e[0] = segs[t].wo0 * s.SW - s.PW + kw * s.DW;
+      valid_range(e[0], s.SW, s.W, segs[t].len, &e[1], &e[2]);
+    }
   }
-  const int64_t nseg = split_rows(s, p0, np, segs);
   int64_t k = 0;
   for (int64_t ci = 0; ci < s.CPG; ++ci) {
     const T* xc = x + ci * s.H * s.W;
@@ -85,19 +103,15 @@ void im2col_columns(const T* x, const Adder2dShape& s, int64_t p0,
         for (int64_t t = 0; t < nseg; ++t) {
           const RowSegment& sg = segs[t];
           T* out = row + sg.offset;
-          const int64_t hi = sg.ho * s.SH - s.PH + kh * s.DH;
-          if (hi < 0 || hi >= s.H) {
-            std::fill(out, out + sg.len, T(0));
+          const int64_t roff = hrow[t * s.KH + kh];
+          if (roff < 0) {
+            for (int64_t j = 0; j < sg.len; ++j) out[j] = T(0);
             continue;
           }
-          const T* xr = xc + hi * s.W;
-          const int64_t wbase = sg.wo0 * s.SW - s.PW + kw * s.DW;
-          int64_t lo, up;
-          valid_range(wbase, s.SW, s.W, sg.len, &lo, &up);
-          // inline loops: the runs are short (one output row), where
-          // memcpy/memset calls cost more than the copy
+          const int64_t* e = &wcol[(t * s.KW + kw) * 3];
+          const int64_t lo = e[1], up = e[2];
+          const T* src = xc + roff + e[0];
           for (int64_t j = 0; j < lo; ++j) out[j] = T(0);
-          const T* src = xr + wbase;
           if (s.SW == 1) {
             for (int64_t j = lo; j < up; ++j) out[j] = src[j];
           } else {
@@ -105,7 +119,7 @@ void im2col_columns(const T* x, const Adder2dShape& s, int64_t p0,
           }
           for (int64_t j = up; j < sg.len; ++j) out[j] = T(0);
         }
-        std::fill(row + np, row + width, T(0));
+        for (int64_t j = np; j < width; ++j) row[j] = T(0);
       }
     }
   }
@@ -158,21 +172,15 @@ at::Tensor forward_impl(const at::Tensor& input, const at::Tensor& weight,
   const T* b = bias.defined() ? bias.data_ptr<T>() : nullptr;
   T* y = out.data_ptr<T>();
 
-  // Packed weights: wp[g][mb][k][i] = W[g*COG + mb*MR + i][k] (0 if padded).
-  at::Tensor wpack = at::empty({s.G * mpad * K}, input.options());
-  T* wp = wpack.data_ptr<T>();
-  at::parallel_for(0, s.G * MB, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t g = t / MB, mb = t % MB;
-      T* dst = wp + (g * mpad + mb * MR) * K;
-      for (int64_t i = 0; i < MR; ++i) {
-        const int64_t co = mb * MR + i;
-        const T* src = w + (g * COG + co) * K;
-        for (int64_t k = 0; k < K; ++k)
-          dst[k * MR + i] = co < COG ? src[k] : T(0);
-      }
-    }
-  });
+  // The microkernel reads weight rows in place (row stride K). A ragged
+  // last block of MR rows (COG % MR != 0) reads a zero-padded copy instead.
+  const int64_t tail_rows = COG % MR;
+  at::Tensor wtail;
+  if (tail_rows) wtail = at::zeros({s.G, MR, K}, input.options());
+  T* wt_tail = tail_rows ? wtail.data_ptr<T>() : nullptr;
+  for (int64_t g = 0; g < s.G && tail_rows; ++g)
+    std::memcpy(wt_tail + g * MR * K, w + (g * COG + COG - tail_rows) * K,
+                tail_rows * K * sizeof(T));
 
   const int64_t items = s.N * s.G * npanel;
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
@@ -183,12 +191,15 @@ at::Tensor forward_impl(const at::Tensor& input, const at::Tensor& weight,
       const int64_t p0 = pn * NR, np = std::min(NR, P - p0);
       im2col_columns(x + (n * s.C + g * s.CPG) * s.H * s.W, s, p0, np, NR,
                      panel.data(), NR);
-      const T* wg = wp + g * mpad * K;
+      const T* wg = w + g * COG * K;
       for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = std::min(KC, K - k0);
-        for (int64_t mb = 0; mb < MB; ++mb)
-          kern.fwd(kc, wg + mb * MR * K + k0 * MR, panel.data() + k0 * NR,
+        for (int64_t mb = 0; mb < MB; ++mb) {
+          const T* a = (tail_rows && mb == MB - 1) ? wt_tail + g * MR * K
+                                                   : wg + mb * MR * K;
+          kern.fwd(kc, a + k0, K, panel.data() + k0 * NR,
                    cblock.data() + mb * MR * NR, k0 > 0);
+        }
       }
       T* yg = y + (n * s.COUT + g * COG) * P + p0;
       for (int64_t co = 0; co < COG; ++co) {
@@ -224,34 +235,39 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& grad_out,
   const T* w = weight.data_ptr<T>();
   T* gx = need_x ? grad_x.data_ptr<T>() : nullptr;
 
-  // Packed weights for dX: wt[g][kb][co][i] = W[g*COG + co][kb*MR + i].
-  at::Tensor wtpack;
-  T* wt = nullptr;
-  if (need_x) {
-    wtpack = at::empty({G * kpad * COG}, input.options());
-    wt = wtpack.data_ptr<T>();
-    const int64_t KB = kpad / MR;
-    at::parallel_for(0, G * KB, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const int64_t g = t / KB, kb = t % KB;
-        T* dst = wt + (g * KB + kb) * COG * MR;
-        for (int64_t co = 0; co < COG; ++co)
-          for (int64_t i = 0; i < MR; ++i) {
-            const int64_t k = kb * MR + i;
-            dst[co * MR + i] = k < K ? w[(g * COG + co) * K + k] : T(0);
-          }
-      }
-    });
+  // The dX microkernel reads MR weight columns in place (row stride K); a
+  // ragged last column block (K % MR != 0) reads a zero-padded copy.
+  const int64_t tail_cols = K % MR;
+  at::Tensor wtail;
+  T* wt_tail = nullptr;
+  if (need_x && tail_cols) {
+    wtail = at::zeros({G, COG, MR}, input.options());
+    wt_tail = wtail.data_ptr<T>();
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t co = 0; co < COG; ++co)
+        for (int64_t i = 0; i < tail_cols; ++i)
+          wt_tail[(g * COG + co) * MR + i] =
+              w[(g * COG + co) * K + (K - tail_cols) + i];
   }
 
   const int64_t tasks = s.N * G;
   const int nthreads = at::get_num_threads();
-  const bool outer_parallel = tasks >= nthreads;
-  // dW partial sums, one per thread (the BLAS call accumulates into them).
-  at::Tensor dw_parts;
-  if (need_w)
-    dw_parts = at::zeros({outer_parallel ? nthreads : 1, s.COUT, K},
-                         input.options());
+  // Images in parallel needs one dW accumulator per thread; do it when
+  // there is enough work and the extra accumulators are small next to the
+  // input, otherwise parallelise inside each image (BLAS threads for dW).
+  const int64_t w_bytes = weight.numel() * static_cast<int64_t>(sizeof(T));
+  const int64_t x_bytes = input.numel() * static_cast<int64_t>(sizeof(T));
+  const bool outer_parallel =
+      tasks >= nthreads &&
+      (!need_w ||
+       (nthreads - 1) * w_bytes <= std::max<int64_t>(x_bytes, 32LL << 20));
+  // dW accumulators: thread 0 writes grad_w, threads 1.. a partial each.
+  at::Tensor dw_extra;
+  if (need_w) {
+    grad_w = at::zeros({s.COUT, K}, input.options());
+    if (outer_parallel && nthreads > 1)
+      dw_extra = at::zeros({nthreads - 1, s.COUT, K}, input.options());
+  }
   const auto opts = input.options();
 
   auto body = [&](int64_t begin, int64_t end) {
@@ -263,8 +279,10 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& grad_out,
     }
     T* xc = xcol.data_ptr<T>();
     at::Tensor dw_part;
-    if (need_w)
-      dw_part = dw_parts[outer_parallel ? at::get_thread_num() : 0];
+    if (need_w) {
+      const int tid = outer_parallel ? at::get_thread_num() : 0;
+      dw_part = tid == 0 ? grad_w : dw_extra[tid - 1];
+    }
     // padded rows of X_col stay zero
     if (kpad > K) std::fill(xc + K * ld, xc + kpad * ld, T(0));
     for (int64_t t = begin; t < end; ++t) {
@@ -292,13 +310,16 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& grad_out,
           std::memcpy(dyp + co * ld, gyg + co * P, P * sizeof(T));
           std::fill(dyp + co * ld + P, dyp + (co + 1) * ld, T(0));
         }
-        const T* wtg = wt + g * kpad * COG;
+        const T* wg = w + g * COG * K;
+        const int64_t k_full = K - tail_cols;
         at::parallel_for(0, npanel, 1, [&](int64_t pb, int64_t pe) {
           for (int64_t pn = pb; pn < pe; ++pn)
-            for (int64_t k0 = 0; k0 < K; k0 += MR)
-              kern.dx(COG, wtg + k0 * COG, dyp + pn * NR,
-                      xc + k0 * ld + pn * NR, dxc + k0 * ld + pn * NR, ld,
-                      false);
+            for (int64_t k0 = 0; k0 < K; k0 += MR) {
+              const bool tail = k0 >= k_full;
+              kern.dx(COG, tail ? wt_tail + g * COG * MR : wg + k0,
+                      tail ? MR : K, dyp + pn * NR, xc + k0 * ld + pn * NR,
+                      dxc + k0 * ld + pn * NR, ld, false);
+            }
         });
         T* gxg = gx + (n * s.C + g * s.CPG) * s.H * s.W;
         at::parallel_for(0, s.CPG, 1, [&](int64_t cb, int64_t ce) {
@@ -313,10 +334,12 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& grad_out,
     body(0, tasks);
 
   if (need_w) {
-    // dW = sum_n dY X_col^T - W * rowsum(dY)
+    // dW = sum_n dY X_col^T - W * rowsum(dY), without W-sized temporaries
+    for (int64_t t = 0; dw_extra.defined() && t < dw_extra.size(0); ++t)
+      grad_w.add_(dw_extra[t]);
     at::Tensor rowsum = grad_out.sum({0, 2, 3});
-    grad_w = dw_parts.sum(0).view_as(weight);
-    grad_w.sub_(weight * rowsum.view({-1, 1, 1, 1}));
+    grad_w.addcmul_(weight.view({s.COUT, K}), rowsum.view({-1, 1}), -1);
+    grad_w = grad_w.view_as(weight);
   }
   return std::make_tuple(grad_x, grad_w);
 }

@@ -30,14 +30,15 @@ namespace {
 
 // ---------------------------------------------------------------- portable
 template <typename T, int MR, int NR>
-void fwd_generic(int64_t kc, const T* a, const T* b, T* c, bool accumulate) {
+void fwd_generic(int64_t kc, const T* a, int64_t lda, const T* b, T* c,
+                 bool accumulate) {
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = accumulate ? c[i * NR + j] : T(0);
   for (int64_t k = 0; k < kc; ++k) {
     const T* bk = b + k * NR;
     for (int i = 0; i < MR; ++i) {
-      const T ai = a[k * MR + i];
+      const T ai = a[i * lda + k];
       for (int j = 0; j < NR; ++j) acc[i][j] += absdiff(bk[j], ai);
     }
   }
@@ -46,8 +47,8 @@ void fwd_generic(int64_t kc, const T* a, const T* b, T* c, bool accumulate) {
 }
 
 template <typename T, int MR, int NR>
-void dx_generic(int64_t m, const T* wt, const T* dy, const T* x, T* dx,
-                int64_t ld, bool accumulate) {
+void dx_generic(int64_t m, const T* wt, int64_t ldw, const T* dy, const T* x,
+                T* dx, int64_t ld, bool accumulate) {
   T acc[MR][NR];
   T xv[MR][NR];
   for (int i = 0; i < MR; ++i)
@@ -58,7 +59,7 @@ void dx_generic(int64_t m, const T* wt, const T* dy, const T* x, T* dx,
   for (int64_t co = 0; co < m; ++co) {
     const T* dyc = dy + co * ld;
     for (int i = 0; i < MR; ++i) {
-      const T w = wt[co * MR + i];
+      const T w = wt[co * ldw + i];
       for (int j = 0; j < NR; ++j)
         acc[i][j] += hardtanh(w - xv[i][j]) * dyc[j];
     }
@@ -73,11 +74,9 @@ void dx_generic(int64_t m, const T* wt, const T* dy, const T* x, T* dx,
 // ----------------------------------------------------------------- AVX-512
 constexpr int kAvx512FwdMR = 8, kAvx512DxMR = 4, kAvx512NR = 32;
 
-__attribute__((target("avx512f"))) void fwd_f32_avx512(int64_t kc,
-                                                        const float* a,
-                                                        const float* b,
-                                                        float* c,
-                                                        bool accumulate) {
+__attribute__((target("avx512f"))) void fwd_f32_avx512(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+    bool accumulate) {
   constexpr int MR = kAvx512FwdMR, NR = kAvx512NR;
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 8
@@ -91,7 +90,7 @@ __attribute__((target("avx512f"))) void fwd_f32_avx512(int64_t kc,
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
+      const __m512 ai = _mm512_set1_ps(a[i * lda]);
       // b - a as -(a * 1) + b: bitwise the same as vsubps (a * 1 is exact,
       // one rounding), but it may issue on the FMA pipes where those are
       // separate from the FADD pipes.
@@ -100,7 +99,7 @@ __attribute__((target("avx512f"))) void fwd_f32_avx512(int64_t kc,
       c1[i] = _mm512_add_ps(c1[i],
                             _mm512_abs_ps(_mm512_fnmadd_ps(ai, one, b1)));
     }
-    a += MR;
+    a += 1;
     b += NR;
   }
 #pragma GCC unroll 8
@@ -111,8 +110,8 @@ __attribute__((target("avx512f"))) void fwd_f32_avx512(int64_t kc,
 }
 
 __attribute__((target("avx512f"))) void dx_f32_avx512(
-    int64_t m, const float* wt, const float* dy, const float* x, float* dx,
-    int64_t ld, bool accumulate) {
+    int64_t m, const float* wt, int64_t ldw, const float* dy, const float* x,
+    float* dx, int64_t ld, bool accumulate) {
   constexpr int MR = kAvx512DxMR;
   __m512 x0[MR], x1[MR], c0[MR], c1[MR];
   const __m512 one = _mm512_set1_ps(1.f), neg_one = _mm512_set1_ps(-1.f);
@@ -137,7 +136,7 @@ __attribute__((target("avx512f"))) void dx_f32_avx512(
       c0[i] = _mm512_fmadd_ps(h0, g0, c0[i]);
       c1[i] = _mm512_fmadd_ps(h1, g1, c1[i]);
     }
-    wt += MR;
+    wt += ldw;
     dy += ld;
   }
 #pragma GCC unroll 4
@@ -150,11 +149,9 @@ __attribute__((target("avx512f"))) void dx_f32_avx512(
 // -------------------------------------------------------------------- AVX2
 constexpr int kAvx2FwdMR = 4, kAvx2DxMR = 2, kAvx2NR = 16;
 
-__attribute__((target("avx2,fma"))) void fwd_f32_avx2(int64_t kc,
-                                                      const float* a,
-                                                      const float* b,
-                                                      float* c,
-                                                      bool accumulate) {
+__attribute__((target("avx2,fma"))) void fwd_f32_avx2(
+    int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+    bool accumulate) {
   constexpr int MR = kAvx2FwdMR, NR = kAvx2NR;
   const __m256 sign = _mm256_set1_ps(-0.f);
   __m256 c0[MR], c1[MR];
@@ -168,13 +165,13 @@ __attribute__((target("avx2,fma"))) void fwd_f32_avx2(int64_t kc,
     const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
+      const __m256 ai = _mm256_broadcast_ss(a + i * lda);
       c0[i] = _mm256_add_ps(c0[i],
                             _mm256_andnot_ps(sign, _mm256_sub_ps(b0, ai)));
       c1[i] = _mm256_add_ps(c1[i],
                             _mm256_andnot_ps(sign, _mm256_sub_ps(b1, ai)));
     }
-    a += MR;
+    a += 1;
     b += NR;
   }
 #pragma GCC unroll 4
@@ -185,8 +182,8 @@ __attribute__((target("avx2,fma"))) void fwd_f32_avx2(int64_t kc,
 }
 
 __attribute__((target("avx2,fma"))) void dx_f32_avx2(
-    int64_t m, const float* wt, const float* dy, const float* x, float* dx,
-    int64_t ld, bool accumulate) {
+    int64_t m, const float* wt, int64_t ldw, const float* dy, const float* x,
+    float* dx, int64_t ld, bool accumulate) {
   constexpr int MR = kAvx2DxMR;
   __m256 x0[MR], x1[MR], c0[MR], c1[MR];
   const __m256 one = _mm256_set1_ps(1.f), neg_one = _mm256_set1_ps(-1.f);
@@ -210,7 +207,7 @@ __attribute__((target("avx2,fma"))) void dx_f32_avx2(
       c0[i] = _mm256_fmadd_ps(h0, g0, c0[i]);
       c1[i] = _mm256_fmadd_ps(h1, g1, c1[i]);
     }
-    wt += MR;
+    wt += ldw;
     dy += ld;
   }
 #pragma GCC unroll 2
