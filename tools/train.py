@@ -33,6 +33,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--no-validate', action='store_true', help='skip validation')
     parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also write scalars for `tensorboard --logdir work_dirs` '
+        '(needs: pip install -r requirements/optional.txt)')
+    parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
         help='scale the lr by the actual total batch size over '
@@ -73,6 +78,9 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.tensorboard:
+        backend = dict(type='TensorboardVisBackend')
+        cfg.visualizer.vis_backends = [*cfg.visualizer.vis_backends, backend]
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     return cfg

@@ -22,8 +22,8 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),  # tools/train.py uses gloo without GPUs
 )
 
-# Scalars go to the JSON log; add dict(type='TensorboardVisBackend') with
-# --cfg-options or in a config when tensorboard is installed.
+# Scalars go to <work_dir>/<time>/vis_data/scalars.json; tools/train.py
+# --tensorboard adds a TensorboardVisBackend (tensorboard installed).
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 

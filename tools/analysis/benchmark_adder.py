@@ -15,9 +15,15 @@ case (``VmHWM`` after resetting it through ``/proc/self/clear_refs``; torch's
 CPU allocator is invisible to tracemalloc); CUDA memory is
 ``torch.cuda.max_memory_allocated`` growth.
 
+With ``--networks`` it then measures whole-network training throughput
+(images/s of forward + backward + SGD step on a fixed random batch) of the
+CNN, ANN and PKKD ResNet-20 configs, each in a fresh process with its peak
+memory (``--networks-only`` skips the layers).
+
 Examples::
 
     python tools/analysis/benchmark_adder.py --device cpu --shapes resnet20
+    python tools/analysis/benchmark_adder.py --networks-only --net-batch 64
     python tools/analysis/benchmark_adder.py --device cuda --shapes all \\
         --json work_dirs/bench_adder_cuda.json
 """
@@ -36,11 +42,11 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 try:
     import mmpkkd  # noqa: F401
 except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
-                                            '..')))
+    sys.path.insert(0, REPO)
 
 from mmpkkd.ops import (adder2d, adder2d_unfold_original,  # noqa: E402
                         native_available)
@@ -232,6 +238,55 @@ def cuda_peak_memory(fn: Callable, shape: LayerShape, mode: str) -> int:
     run_once(fn, x, w, gy, shape, mode)
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() - before
+
+
+# ---------------------------------------------------- whole-network section
+
+
+def network_case_child(case: dict) -> dict:
+    """(In a fresh process) throughput and peak memory of one network."""
+    from mmpkkd.analysis import measure_throughput
+    config = osp.join(REPO, case['config'])
+    if case['device'] == 'cuda':
+        return measure_throughput(config, case['batch'], 'cuda',
+                                  case['repeat'])
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
+    before = _proc_status_kb('VmRSS')
+    result = measure_throughput(config, case['batch'], 'cpu', case['repeat'])
+    result['peak_mem_mb'] = (_proc_status_kb('VmHWM') - before) / 1024
+    return result
+
+
+def benchmark_networks(args) -> List[dict]:
+    """Training images/s of the CNN, ANN and PKKD configs, one process each
+    (so each peak-memory figure is that network's alone)."""
+    from mmpkkd.analysis import DEFAULT_NETWORKS
+    records = []
+    for name, config in DEFAULT_NETWORKS.items():
+        case = dict(config=config, batch=args.net_batch, device=args.device,
+                    repeat=args.net_repeat, threads=args.threads)
+        proc = subprocess.run(
+            [sys.executable, __file__, '--_net-case', json.dumps(case)],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f'  network {name} failed: {proc.stderr.strip()[-500:]}')
+            continue
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        records.append(dict(network=name, config=config, **result))
+    base = next((r for r in records if r['network'] == 'CNN'), None)
+    print(f'\nWhole-network training throughput ({args.device}, batch '
+          f'{args.net_batch}, median of {args.net_repeat} steps; data '
+          'pipeline excluded):\n')
+    print('| network | config | images/s | step (s) | x CNN time | '
+          'peak mem (MB) |')
+    print('|---|---|---|---|---|---|')
+    for r in records:
+        slow = r['step_s'] / base['step_s'] if base else float('nan')
+        print(f"| {r['network']} | {r['config']} | {r['images_per_s']:.1f} "
+              f"| {r['step_s']:.3f} | {slow:.2f} | "
+              f"{_fmt(r['peak_mem_mb'], '.0f', 0)} |")
+    return records
 
 
 # --------------------------------------------------------------- the driver
@@ -438,8 +493,17 @@ def parse_args(argv=None):
     parser.add_argument('--adder-peak-tmacs', type=float, default=None,
                         help='GPU adder-MAC/s ceiling in T/s (default: known '
                         'GPUs, e.g. 16.7 for H100 SXM)')
+    parser.add_argument('--networks', action='store_true',
+                        help='also measure whole-network training '
+                        'throughput of the CNN, ANN and PKKD ResNet-20')
+    parser.add_argument('--networks-only', action='store_true',
+                        help='skip the layer benchmark')
+    parser.add_argument('--net-batch', type=int, default=64)
+    parser.add_argument('--net-repeat', type=int, default=5)
     parser.add_argument('--json', default=None, help='write results here')
     parser.add_argument('--_mem-case', dest='mem_case', default=None,
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--_net-case', dest='net_case', default=None,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -452,6 +516,12 @@ def main(argv=None):
             torch.set_num_threads(case['threads'])
         print(cpu_peak_memory_child(case['impl'], LayerShape(**case['shape']),
                                     case['mode']))
+        return
+    if args.net_case is not None:  # subprocess of benchmark_networks
+        case = json.loads(args.net_case)
+        if case['threads']:
+            torch.set_num_threads(case['threads'])
+        print(json.dumps(network_case_child(case)))
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -466,11 +536,12 @@ def main(argv=None):
               f'{args.device}; "ours" measures the pure-PyTorch fallback')
     env = environment(args)
     print(json.dumps(env))
-    records = benchmark_layers(args)
-    summarize(records, args.device, gpu_adder_peak(args))
-    # A later "networks" section (whole-network throughput) goes next to
-    # "layers" in this result dict.
-    result = dict(meta=env, layers=records)
+    result = dict(meta=env)
+    if not args.networks_only:
+        result['layers'] = benchmark_layers(args)
+        summarize(result['layers'], args.device, gpu_adder_peak(args))
+    if args.networks or args.networks_only:
+        result['networks'] = benchmark_networks(args)
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:

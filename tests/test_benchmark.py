@@ -1,0 +1,36 @@
+"""The benchmark script runs end to end (numbers are not asserted: timing
+belongs in the script's report, not in tests)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SCRIPT = osp.join(REPO, 'tools', 'analysis', 'benchmark_adder.py')
+
+
+def run(*args):
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_layers_and_networks_in_one_run(tmp_path):
+    out = str(tmp_path / 'bench.json')
+    stdout = run('--shapes', 'resnet20', '--layers', 'r20.s3.3x3',
+                 '--batch-resnet20', '4', '--repeat', '1', '--warmup', '0',
+                 '--orig-repeat', '1', '--networks', '--net-batch', '2',
+                 '--net-repeat', '1', '--threads', '1', '--json', out)
+    result = json.load(open(out))
+    (layer, ) = result['layers']
+    assert set(layer['results']) == {'ours', 'conv', 'original'}
+    for impl in layer['results'].values():
+        assert impl['fwd']['time_ms'] > 0 and impl['fwdbwd']['time_ms'] > 0
+    nets = {r['network']: r for r in result['networks']}
+    assert set(nets) == {'CNN', 'ANN', 'PKKD'}
+    for r in nets.values():
+        assert r['images_per_s'] > 0 and r['peak_mem_mb'] is not None
+    assert 'Whole-network training throughput' in stdout
