@@ -1,17 +1,20 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
-import os
 import os.path as osp
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config
 
 
 def merge_common_args(cfg: Config, config_path: str, work_dir: str = None,
                       launcher: str = 'none') -> Config:
-    """Apply ``--work-dir`` and ``--launcher`` and pick the dist backend.
+    """Apply ``--work-dir`` and ``--launcher``; prepare CPU-only DDP.
 
-    Without a CUDA device the distributed backend becomes ``gloo``, so
-    ``tools/dist_train.sh CONFIG 2`` runs two CPU processes.
+    Without a CUDA device, ``tools/dist_train.sh CONFIG 2`` runs two CPU
+    processes: the process group is created here with the ``gloo`` backend
+    (MMEngine's ``init_dist`` would select a CUDA device and fail) and the
+    model is wrapped in DDP without ``device_ids``, as DDP wants for CPU
+    modules.
     """
     cfg.launcher = launcher
     if work_dir is not None:
@@ -19,8 +22,21 @@ def merge_common_args(cfg: Config, config_path: str, work_dir: str = None,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
-    if not torch.cuda.is_available():
+    if launcher != 'none' and not torch.cuda.is_available():
+        if launcher != 'pytorch':
+            raise ValueError(
+                f'--launcher {launcher} needs CUDA devices; without a GPU use '
+                'tools/dist_train.sh (torchrun, --launcher pytorch).')
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg['backend'] = 'gloo'
-    os.environ.setdefault('LOCAL_RANK', '0')
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        cfg.setdefault(
+            'model_wrapper_cfg',
+            dict(
+                type='MMDistributedDataParallel',
+                device_ids=None,
+                broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters',
+                                               False)))
     return cfg
