@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 from mmpkkd.datasets import (Digits, OfflineCIFAR10, OfflineCIFAR100,
-                             digits_split_indices, load_cifar_batch)
+                             OfflineImageNet, digits_split_indices,
+                             load_cifar_batch)
 
 
 def test_cifar10_reads_real_format(cifar10_root):
@@ -95,3 +96,14 @@ def test_digits_images_match_sklearn():
         original = digits.images[idx[i]] * 255 / 16
         assert np.abs(small - original).mean() < 25  # bilinear blur
         assert np.corrcoef(small.ravel(), original.ravel())[0, 1] > 0.97
+
+
+def test_imagenet_layout_and_missing_directory(imagenet_root, tmp_path):
+    ds = OfflineImageNet(imagenet_root, split='val')
+    lines = open(osp.join(imagenet_root, 'meta', 'val.txt')).read().split()
+    assert len(ds) == len(lines) // 2
+    assert ds.get_data_info(1)['gt_label'] == int(lines[3])
+    with pytest.raises(FileNotFoundError) as err:
+        OfflineImageNet(str(tmp_path / 'nowhere'), split='train')
+    assert osp.join(str(tmp_path / 'nowhere'), 'train') in str(err.value)
+    assert 'meta/train.txt' in str(err.value)

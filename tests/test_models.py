@@ -130,7 +130,7 @@ def _dataset_cfg(cfg: Config, tmp_roots: dict) -> dict:
         ds.update(data_root=tmp_roots['cifar10'], verify_md5=False)
     elif ds.type == 'OfflineCIFAR100':
         ds.update(data_root=tmp_roots['cifar100'], verify_md5=False)
-    elif ds.type == 'ImageNet':
+    elif ds.type == 'OfflineImageNet':
         ds.update(data_root=tmp_roots['imagenet'])
     return ds
 

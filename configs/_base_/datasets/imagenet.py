@@ -1,7 +1,7 @@
 # ImageNet-1k in mmpretrain's layout: data/imagenet/{train,val}/ image folders
 # and meta/{train,val}.txt annotation files ("path label" per line).
 # 8 GPUs x 32 images = batch 256, as in the paper.
-dataset_type = 'ImageNet'
+dataset_type = 'OfflineImageNet'
 data_preprocessor = dict(
     num_classes=1000,
     mean=[123.675, 116.28, 103.53],
