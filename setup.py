@@ -17,6 +17,11 @@ from setuptools import find_packages, setup
 
 ROOT = osp.dirname(osp.abspath(__file__))
 DEFAULT_CUDA_ARCHS = '8.0;9.0'
+# torch guesses CUDA_HOME from `nvcc` on PATH when it is unset, which finds a
+# /usr/local/bin/nvcc link and then the wrong include directory; prefer the
+# toolkit's own folder. Must happen before torch.utils.cpp_extension loads.
+if 'CUDA_HOME' not in os.environ and osp.isdir('/usr/local/cuda'):
+    os.environ['CUDA_HOME'] = '/usr/local/cuda'
 
 
 def read_version() -> str:
