@@ -20,7 +20,7 @@ def run(*args):
 
 def test_layers_and_networks_in_one_run(tmp_path):
     out = str(tmp_path / 'bench.json')
-    stdout = run('--shapes', 'resnet20', '--layers', 'r20.s3.3x3',
+    stdout = run('--shapes', 'resnet20', '--layers', 'r20.s3.down1x1',
                  '--batch-resnet20', '4', '--repeat', '1', '--warmup', '0',
                  '--orig-repeat', '1', '--networks', '--net-batch', '2',
                  '--net-repeat', '1', '--threads', '1', '--json', out)

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from mmengine.runner import set_random_seed
 
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.registry import DATASETS, MODELS
@@ -138,7 +139,7 @@ def _dataset_cfg(cfg: Config, tmp_roots: dict) -> dict:
 @pytest.mark.parametrize('config', CONFIGS)
 def test_training_steps_lower_the_loss(config, cifar10_root,
                                            cifar100_root, imagenet_root):
-    torch.manual_seed(0)
+    set_random_seed(0)  # torch and the numpy of the data augmentations
     cfg = Config.fromfile(osp.join(REPO, config))
     model_cfg = cfg.model
     model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
@@ -151,10 +152,12 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
                 cifar10=cifar10_root,
                 cifar100=cifar100_root,
                 imagenet=imagenet_root)))
-    n = 2 if 'imagenet' in config else 8
+    n = 4 if 'imagenet' in config else 8
     batch = pseudo_collate([dataset[i] for i in range(n)])
-    # the config's optimizer with a 10x smaller step, a few steps: the
-    # first steps of SGD from scratch at lr 0.1 on one tiny batch overshoot
+    # the config's optimizer with a 10x smaller step, for several steps: at
+    # lr 0.1 the first steps from scratch on one tiny batch overshoot, and
+    # AdderNet's gradients are not the true gradient (full-precision X - W,
+    # clipped dX), so a single step need not descend
     cfg.optim_wrapper.optimizer.lr *= 0.1
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
@@ -168,7 +171,7 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
 
     model.train()
     before = fit_loss()
-    for _ in range(5):
+    for _ in range(8):
         model.train_step(batch, optim_wrapper)
     after = fit_loss()
     assert torch.isfinite(torch.tensor(before))

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.utils import merge_common_args
+from mmpkkd.utils import close_distributed, merge_common_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +52,7 @@ def main() -> None:
                 'checkpoint': osp.abspath(args.checkpoint),
                 'metrics': metrics
             }, f, indent=2)
+    close_distributed()
 
 
 if __name__ == '__main__':

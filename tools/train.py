@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.utils import merge_common_args
+from mmpkkd.utils import close_distributed, merge_common_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,6 +90,7 @@ def main() -> None:
     args = parse_args()
     runner = Runner.from_cfg(build_config(args))
     runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

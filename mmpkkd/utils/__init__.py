@@ -1,3 +1,3 @@
-from .setup_env import merge_common_args
+from .setup_env import close_distributed, merge_common_args
 
-__all__ = ['merge_common_args']
+__all__ = ['close_distributed', 'merge_common_args']

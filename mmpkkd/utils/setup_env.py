@@ -40,3 +40,15 @@ def merge_common_args(cfg: Config, config_path: str, work_dir: str = None,
                 find_unused_parameters=cfg.get('find_unused_parameters',
                                                False)))
     return cfg
+
+
+def close_distributed() -> None:
+    """Tear the process group down before exit (MMEngine leaves it up).
+
+    Without it, a gloo worker can still be running when the interpreter
+    exits and abort the process ("terminate called without an active
+    exception"), failing a run that had finished.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
