@@ -16,6 +16,14 @@ import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
 from mmpkkd.utils import close_distributed, merge_common_args
 
 
+#: --amp autocasts to bfloat16 with a fixed loss scale of 1. bfloat16 has
+#: float32's exponent range, so gradients need no loss scaling; and a dynamic
+#: loss scale would be wrong here: Adder2d's adaptive learning rate rescales
+#: each adder weight gradient to a fixed norm inside backward, which removes
+#: the loss scale before the optimiser divides by it again.
+AMP_SETTINGS = dict(dtype='bfloat16', loss_scale=1.0)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a classifier or a '
                                      'PKKD distiller.')
@@ -71,7 +79,7 @@ def build_config(args: argparse.Namespace) -> Config:
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs OptimWrapper, not {optim_wrapper}.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper.update(AMP_SETTINGS)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

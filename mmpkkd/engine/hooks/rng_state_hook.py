@@ -44,9 +44,11 @@ class RNGStateHook(Hook):
             return
         random.setstate(_as_python_state(state['python']))
         np.random.set_state(state['numpy'])
-        torch.set_rng_state(state['torch'])
+        # MMEngine resumes with map_location=<device>, which moves these
+        # byte tensors to the GPU; the setters want CPU ByteTensors
+        torch.set_rng_state(state['torch'].cpu())
         if 'cuda' in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state['cuda'])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 
 def _as_python_state(state) -> tuple:

@@ -52,6 +52,11 @@ class Adder2d(nn.Conv2d):
     N(0, 1), as in AdderNet (keep that when a backbone's ``init_cfg`` applies
     Kaiming to 'Conv2d', see ``ADDER_AWARE_INIT``).
 
+    The adaptive scaling fixes the gradient's norm, so it is invariant to a
+    loss scale: with mixed precision use bfloat16 and a loss scale of 1 (what
+    ``tools/train.py --amp`` does), not a dynamic fp16 loss scaler, whose
+    unscaling would then shrink the adder gradients by the scale.
+
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
