@@ -55,9 +55,13 @@ def train_and_test(config: str, seed: int, work_dir: str,
     return runner.test()
 
 
-def summarise(values: List[float]) -> str:
+def mean_std(values: List[float]) -> tuple:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.2f} ± {spread:.2f}'
+    return statistics.mean(values), spread
+
+
+def summarise(values: List[float]) -> str:
+    return '{:.2f} ± {:.2f}'.format(*mean_std(values))
 
 
 def write_outputs(results: Dict[str, List[float]], seeds: List[int],
@@ -84,9 +88,7 @@ def plot(results: Dict[str, List[float]], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     labels = [label.split(' (')[0] for label, _ in ROWS]
-    means = [statistics.mean(results[k]) for _, k in ROWS]
-    stds = [statistics.stdev(results[k]) if len(results[k]) > 1 else 0
-            for _, k in ROWS]
+    means, stds = zip(*(mean_std(results[k]) for _, k in ROWS))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar(labels, means, yerr=stds, capsize=6,
            color=['#7f7f7f', '#1f77b4', '#d62728'])

@@ -8,11 +8,10 @@ import argparse
 import json
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.utils import close_distributed, merge_common_args
+from mmpkkd.utils import add_common_args, close_distributed, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,26 +21,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='directory for the test logs')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_common_args(cfg, args.config, args.work_dir, args.launcher)
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

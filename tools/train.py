@@ -9,11 +9,11 @@ import argparse
 
 import torch
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.utils import close_distributed, merge_common_args
+from mmpkkd.utils import add_common_args, close_distributed, load_config
 
 
 #: --amp autocasts to bfloat16 with a fixed loss scale of 1. bfloat16 has
@@ -50,25 +50,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='scale the lr by the actual total batch size over '
         'auto_scale_lr.base_batch_size')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. model.loss_mid.loss_weight=5')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     return parser.parse_args()
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_common_args(cfg, args.config, args.work_dir, args.launcher)
+    cfg = load_config(args)
     if args.amp:
         if not torch.cuda.is_available():
             raise SystemExit(

@@ -1,3 +1,6 @@
-from .setup_env import close_distributed, merge_common_args
+from .setup_env import (add_common_args, close_distributed, load_config,
+                        merge_common_args)
 
-__all__ = ['close_distributed', 'merge_common_args']
+__all__ = [
+    'add_common_args', 'close_distributed', 'load_config', 'merge_common_args'
+]

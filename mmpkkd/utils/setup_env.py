@@ -1,9 +1,35 @@
-"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Arguments and config set-up shared by ``tools/train.py`` and
+``tools/test.py``."""
+import argparse
 import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. model.loss_mid.loss_weight=5')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply ``--cfg-options``, ``--work-dir`` and
+    ``--launcher`` (see :func:`merge_common_args`)."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return merge_common_args(cfg, args.config, args.work_dir, args.launcher)
 
 
 def merge_common_args(cfg: Config, config_path: str, work_dir: str = None,
