@@ -16,12 +16,22 @@ import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
 from mmpkkd.utils import add_common_args, close_distributed, load_config
 
 
-#: --amp autocasts to bfloat16 with a fixed loss scale of 1. bfloat16 has
-#: float32's exponent range, so gradients need no loss scaling; and a dynamic
-#: loss scale would be wrong here: Adder2d's adaptive learning rate rescales
-#: each adder weight gradient to a fixed norm inside backward, which removes
-#: the loss scale before the optimiser divides by it again.
-AMP_SETTINGS = dict(dtype='bfloat16', loss_scale=1.0)
+#: --amp settings per dtype. bfloat16 has float32's exponent range, so its
+#: gradients need no loss scaling; float16 (GPUs without bfloat16) needs
+#: a dynamic loss scale. Either is exact for adder layers: their adaptive
+#: learning rate is applied after the gradients are unscaled
+#: (AmpAdderOptimWrapper). The adder op itself always computes in float32.
+AMP_SETTINGS = {
+    'bfloat16': dict(dtype='bfloat16', loss_scale=1.0),
+    'float16': dict(dtype='float16', loss_scale='dynamic'),
+}
+#: optimizer wrapper type -> its mixed-precision counterpart
+AMP_WRAPPERS = {
+    'OptimWrapper': 'AmpOptimWrapper',
+    'AmpOptimWrapper': 'AmpOptimWrapper',
+    'AdderOptimWrapper': 'AmpAdderOptimWrapper',
+    'AmpAdderOptimWrapper': 'AmpAdderOptimWrapper',
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,7 +47,13 @@ def parse_args() -> argparse.Namespace:
         help='resume from this checkpoint; without a value, from the latest '
         'checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision')
+        '--amp',
+        nargs='?',
+        const='auto',
+        choices=['auto', 'bfloat16', 'float16'],
+        help='automatic mixed precision (CUDA): bfloat16, or float16 with '
+        'a dynamic loss scale; without a value, bfloat16 where the GPU '
+        'supports it, else float16')
     parser.add_argument(
         '--no-validate', action='store_true', help='skip validation')
     parser.add_argument(
@@ -56,17 +72,25 @@ def parse_args() -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args)
-    if args.amp:
+    if args.amp is not None:
         if not torch.cuda.is_available():
             raise SystemExit(
                 '--amp needs a CUDA device: MMEngine\'s AmpOptimWrapper '
                 'uses torch.cuda.amp. Drop --amp to train in float32 on the '
                 'CPU.')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp needs OptimWrapper, not {optim_wrapper}.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.update(AMP_SETTINGS)
+        if optim_wrapper not in AMP_WRAPPERS:
+            raise ValueError(
+                f'--amp does not know the mixed-precision form of '
+                f'optim_wrapper type {optim_wrapper!r}; use one of '
+                f'{sorted(AMP_WRAPPERS)} or set the AMP wrapper in the '
+                'config yourself.')
+        dtype = args.amp
+        if dtype == 'auto':
+            dtype = ('bfloat16'
+                     if torch.cuda.is_bf16_supported() else 'float16')
+        cfg.optim_wrapper.type = AMP_WRAPPERS[optim_wrapper]
+        cfg.optim_wrapper.update(AMP_SETTINGS[dtype])
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

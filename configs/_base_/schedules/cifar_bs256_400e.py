@@ -3,7 +3,11 @@
 # AdderNet CIFAR script, which produced the published ANN numbers (the PKKD
 # paper quotes 1e-4 for ImageNet; override with
 # --cfg-options optim_wrapper.optimizer.weight_decay=1e-4).
+# AdderOptimWrapper applies AdderNet's adaptive learning rate to adder layers
+# once per step, after DDP/accumulation/AMP unscaling (a plain OptimWrapper
+# for networks without adder layers).
 optim_wrapper = dict(
+    type='AdderOptimWrapper',
     optimizer=dict(
         type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False))
 param_scheduler = dict(

@@ -1,3 +1,8 @@
-from .adder2d import Adder2d, adaptive_grad_scale
+from .adaptive_lr import (AdaptiveLRError, UnscaledAdderGradWarning,
+                          rescale_adder_grads)
+from .adder2d import Adder2d
 
-__all__ = ['Adder2d', 'adaptive_grad_scale']
+__all__ = [
+    'Adder2d', 'AdaptiveLRError', 'UnscaledAdderGradWarning',
+    'rescale_adder_grads'
+]

@@ -1,5 +1,4 @@
 """The adder convolution layer, buildable through mmcv's ``build_conv_layer``."""
-import math
 from typing import Tuple, Union
 
 import torch
@@ -7,32 +6,9 @@ import torch.nn as nn
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
 from mmpkkd.ops import adder2d
+from .adaptive_lr import tag_adder_weight
 
 _IntOrPair = Union[int, Tuple[int, int]]
-
-
-class _AdaptiveGradScale(torch.autograd.Function):
-    """Identity whose backward rescales the gradient to a fixed L2 norm.
-
-    AdderNet's adaptive learning rate: ``g <- eta * sqrt(numel(g)) * g /
-    ||g||_2``, so every adder layer takes steps of comparable size whatever
-    the magnitude of its (full-precision) gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, weight: torch.Tensor, eta: float) -> torch.Tensor:
-        ctx.eta = eta
-        return weight.view_as(weight)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        norm = grad.norm(p=2).clamp(min=1e-12)
-        return grad * (ctx.eta * math.sqrt(grad.numel()) / norm), None
-
-
-def adaptive_grad_scale(weight: torch.Tensor, eta: float) -> torch.Tensor:
-    """Return ``weight`` unchanged; its gradient is rescaled (see above)."""
-    return _AdaptiveGradScale.apply(weight, eta)
 
 
 # Registered in MMEngine's root MODELS registry, beside mmcv's 'Conv2d', so
@@ -46,16 +22,18 @@ class Adder2d(nn.Conv2d):
     initialisers and checkpoints treat it like a conv. Zero padding takes
     part in the sum (a padded tap adds ``|0 - w|``). Training uses
     AdderNet's gradients (full-precision ``X - W`` for the weight,
-    HardTanh-clipped ``W - X`` for the input, see :mod:`mmpkkd.ops`) and,
-    when ``adaptive_lr`` is on, the layer-wise adaptive learning-rate
-    scaling of the weight gradient with factor ``eta``. Filters start as
-    N(0, 1), as in AdderNet (keep that when a backbone's ``init_cfg`` applies
-    Kaiming to 'Conv2d', see ``ADDER_AWARE_INIT``).
+    HardTanh-clipped ``W - X`` for the input, see :mod:`mmpkkd.ops`); the
+    op's gradient is AdderNet's unscaled one. Filters start as N(0, 1), as in
+    AdderNet (keep that when a backbone's ``init_cfg`` applies Kaiming to
+    'Conv2d', see ``ADDER_AWARE_INIT``).
 
-    The adaptive scaling fixes the gradient's norm, so it is invariant to a
-    loss scale: with mixed precision use bfloat16 and a loss scale of 1 (what
-    ``tools/train.py --amp`` does), not a dynamic fp16 loss scaler, whose
-    unscaling would then shrink the adder gradients by the scale.
+    AdderNet's layer-wise adaptive learning rate (``eta``, ``adaptive_lr``)
+    is applied once per optimizer step on the final gradient, not in this
+    layer's backward: by :class:`~mmpkkd.engine.AdderOptimWrapper` (set by
+    every shipped config) or, in a plain PyTorch loop, by
+    :func:`~mmpkkd.models.rescale_adder_grads` between ``backward()`` and
+    ``step()``. So DDP, gradient accumulation and AMP loss scales do not
+    change the update (see :mod:`mmpkkd.models.layers.adaptive_lr`).
 
     Args:
         in_channels (int): Input channels.
@@ -69,8 +47,8 @@ class Adder2d(nn.Conv2d):
             every adder layer).
         eta (float): Adaptive learning-rate factor. Defaults to 0.2, the
             value of the original code.
-        adaptive_lr (bool): Rescale the weight gradient to norm
-            ``eta * sqrt(numel(W))``. Defaults to True.
+        adaptive_lr (bool): Let the optimizer step rescale the weight
+            gradient to norm ``eta * sqrt(numel(W))``. Defaults to True.
 
     Example:
         >>> layer = Adder2d(16, 32, 3, padding=1)
@@ -108,6 +86,18 @@ class Adder2d(nn.Conv2d):
         self.eta = eta
         self.adaptive_lr = adaptive_lr
 
+    def register_parameter(self, name: str, param) -> None:
+        """Register as usual; an adder ``weight`` is also tagged for the
+        adaptive learning rate (also when a new Parameter replaces it)."""
+        super().register_parameter(name, param)
+        if name == 'weight' and param is not None:
+            tag_adder_weight(param, self)
+
+    def __setstate__(self, state: dict) -> None:
+        """Re-tag the weight of an unpickled or deep-copied layer."""
+        super().__setstate__(state)
+        tag_adder_weight(self.weight, self)
+
     def reset_parameters(self) -> None:
         """AdderNet's initialisation: N(0, 1) filters, zero bias."""
         nn.init.normal_(self.weight, 0.0, 1.0)
@@ -123,10 +113,7 @@ class Adder2d(nn.Conv2d):
         self.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight
-        if self.adaptive_lr and weight.requires_grad:
-            weight = adaptive_grad_scale(weight, self.eta)
-        return adder2d(x, weight, self.bias, self.stride, self.padding,
+        return adder2d(x, self.weight, self.bias, self.stride, self.padding,
                        self.dilation, self.groups)
 
     def extra_repr(self) -> str:
