@@ -1,4 +1,4 @@
-from .setup_env import (add_common_args, close_distributed, load_config,
+from .cli import (add_common_args, close_distributed, load_config,
                         merge_common_args)
 
 __all__ = [

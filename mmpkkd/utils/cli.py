@@ -1,5 +1,5 @@
-"""Arguments and config set-up shared by ``tools/train.py`` and
-``tools/test.py``."""
+"""Command-line helpers shared by the tools: common arguments, reading a
+config with them applied, and CPU-only distributed set-up."""
 import argparse
 import os.path as osp
 
