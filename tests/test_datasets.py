@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -9,9 +10,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from mmengine.dataset import DefaultSampler
+
 from mmpkkd.datasets import (Digits, OfflineCIFAR10, OfflineCIFAR100,
-                             OfflineImageNet, digits_split_indices,
-                             load_cifar_batch)
+                             OfflineImageNet, SeededIndex, SeededSampler,
+                             digits_split_indices, load_cifar_batch,
+                             sample_seeds)
 
 
 def test_cifar10_reads_real_format(cifar10_root):
@@ -107,3 +111,81 @@ def test_imagenet_layout_and_missing_directory(imagenet_root, tmp_path):
         OfflineImageNet(str(tmp_path / 'nowhere'), split='train')
     assert osp.join(str(tmp_path / 'nowhere'), 'train') in str(err.value)
     assert 'meta/train.txt' in str(err.value)
+
+
+# --------------------------------------------------------------------------
+# Per-sample augmentation seeds (SeededSampler -> SeededPipelineMixin)
+
+CROP = [dict(type='RandomCrop', crop_size=32, padding=4),
+        dict(type='PackInputs')]
+
+
+def test_seeded_index_is_an_int_that_pickles_with_its_tags():
+    idx = SeededIndex(7, seed=3, epoch=2)
+    assert idx == 7 and isinstance(idx, int) and list(range(10))[idx] == 7
+    back = pickle.loads(pickle.dumps([idx]))[0]
+    assert type(back) is SeededIndex
+    assert (int(back), back.seed, back.epoch) == (7, 3, 2)
+
+
+def test_seeded_sampler_keeps_default_order_and_tags_epoch():
+    ds = Digits(split='test')
+    ours, ref = SeededSampler(ds, seed=5), DefaultSampler(ds, seed=5)
+    for epoch in (0, 3):
+        ours.set_epoch(epoch)
+        ref.set_epoch(epoch)
+        got = list(ours)
+        assert [int(i) for i in got] == list(ref)
+        assert {(i.seed, i.epoch) for i in got} == {(5, epoch)}
+
+
+def test_seeded_sampler_refuses_dataset_that_ignores_seeds():
+    with pytest.raises(TypeError, match="SeededPipelineMixin.*'Default"):
+        SeededSampler(list(range(10)), seed=0)
+
+
+def test_sample_seeds_depend_on_seed_epoch_and_index():
+    base = sample_seeds(0, 1, 7)
+    assert base == sample_seeds(0, 1, 7)
+    others = [sample_seeds(1, 1, 7), sample_seeds(0, 2, 7),
+              sample_seeds(0, 1, 8), sample_seeds(-1, 1, 7)]
+    assert len({base, *others}) == 5
+    # three generators, three different 32-bit seeds
+    assert len(set(base)) == 3 and all(0 <= s < 2**32 for s in base)
+
+
+def test_seeded_sample_is_the_crop_drawn_from_its_seed():
+    """Hand reference: mmpretrain's RandomCrop pads by 4 with zeros and
+    draws the row offset, then the column offset, from numpy's global
+    generator, which the mixin seeds with sample_seeds(...)[1]."""
+    ds = Digits(split='train', pipeline=CROP)
+    raw = Digits(split='train')
+    for index, epoch in [(0, 0), (0, 1), (11, 1)]:
+        got = ds[SeededIndex(index, seed=4, epoch=epoch)]['inputs']
+        rng = np.random.RandomState(sample_seeds(4, epoch, index)[1])
+        top, left = rng.randint(0, 9), rng.randint(0, 9)
+        padded = np.pad(raw.get_data_info(index)['img'],
+                        ((4, 4), (4, 4), (0, 0)))
+        expected = padded[top:top + 32, left:left + 32].transpose(2, 0, 1)
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_seeded_sample_leaves_callers_generators_alone():
+    """With num_workers=0 the pipeline runs in the training process: its
+    own random streams must not depend on the data loading."""
+    ds = Digits(split='train', pipeline=CROP)
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    before = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    ds[SeededIndex(3, seed=0, epoch=0)]
+    after = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert after == before
+    # a plain index augments from the global stream, as before
+    np.random.seed(1)
+    a = ds[3]['inputs']
+    np.random.seed(1)
+    assert torch.equal(ds[3]['inputs'], a)

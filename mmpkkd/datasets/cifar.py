@@ -9,7 +9,9 @@ subclasses keep the format and the class names but
 * fail with a message that names the directory and the files expected
   when the data set is absent, and
 * unpickle the batch files with an unpickler that only builds numpy arrays,
-  lists, dicts and strings, so a tampered file cannot run code.
+  lists, dicts and strings, so a tampered file cannot run code, and
+* seed each sample's augmentations from a :class:`SeededSampler` index
+  (:class:`SeededPipelineMixin`).
 """
 import io
 import os.path as osp
@@ -22,6 +24,7 @@ from mmpretrain.datasets import CIFAR10, CIFAR100
 from mmpretrain.datasets.utils import check_md5
 
 from mmpkkd.registry import DATASETS
+from .seeded_pipeline import SeededPipelineMixin
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -114,7 +117,7 @@ class _OfflineCIFARMixin:
 
 
 @DATASETS.register_module()
-class OfflineCIFAR10(_OfflineCIFARMixin, CIFAR10):
+class OfflineCIFAR10(SeededPipelineMixin, _OfflineCIFARMixin, CIFAR10):
     """CIFAR-10 from ``{data_root}/cifar-10-batches-py``, never downloaded.
 
     Args:
@@ -138,7 +141,7 @@ class OfflineCIFAR10(_OfflineCIFARMixin, CIFAR10):
 
 
 @DATASETS.register_module()
-class OfflineCIFAR100(_OfflineCIFARMixin, CIFAR100):
+class OfflineCIFAR100(SeededPipelineMixin, _OfflineCIFARMixin, CIFAR100):
     """CIFAR-100 from ``{data_root}/cifar-100-python``; see OfflineCIFAR10."""
 
     def __init__(self, *args, verify_md5: bool = True, **kwargs):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from mmpretrain.datasets import BaseDataset
 
 from mmpkkd.registry import DATASETS
+from .seeded_pipeline import SeededPipelineMixin
 
 #: Fixed split: per class, sample ``TEST_FRACTION`` of the images for the
 #: test split with ``SPLIT_SEED``. This gives 1,347 train / 450 test images.
@@ -36,7 +37,7 @@ def digits_split_indices(labels: np.ndarray) -> dict:
 
 
 @DATASETS.register_module()
-class Digits(BaseDataset):
+class Digits(SeededPipelineMixin, BaseDataset):
     """The handwritten digits of scikit-learn, upsampled for CIFAR networks.
 
     Pixel values 0-16 are scaled to 0-255, the 8x8 images are resized to

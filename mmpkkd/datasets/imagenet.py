@@ -4,6 +4,7 @@ import os.path as osp
 from mmpretrain.datasets import ImageNet
 
 from mmpkkd.registry import DATASETS
+from .seeded_pipeline import SeededPipelineMixin
 
 LAYOUT = ('{root}/train/<images>, {root}/val/<images>, and annotation files '
           '{root}/meta/train.txt and {root}/meta/val.txt with one '
@@ -11,14 +12,16 @@ LAYOUT = ('{root}/train/<images>, {root}/val/<images>, and annotation files '
 
 
 @DATASETS.register_module()
-class OfflineImageNet(ImageNet):
+class OfflineImageNet(SeededPipelineMixin, ImageNet):
     """:class:`mmpretrain.datasets.ImageNet` that checks its files first.
 
     Reads ``{data_root}/{split}/`` with the annotation file
     ``{data_root}/meta/{split}.txt`` (mmpretrain's layout; a folder per
     class without annotation file also works when ``meta/`` is absent) and,
     when the image folder is missing, says which path and which layout are
-    expected instead of a bare ``No such file or directory``.
+    expected instead of a bare ``No such file or directory``. Seeds each
+    sample's augmentations from a :class:`SeededSampler` index
+    (:class:`SeededPipelineMixin`).
 
     Example:
         >>> ds = OfflineImageNet('data/imagenet', split='val',

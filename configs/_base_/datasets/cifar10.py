@@ -22,7 +22,9 @@ train_dataloader = dict(
         data_root='data/cifar10',
         split='train',
         pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample augmentation seeds from (seed, epoch, index): the same
+    # with any num_workers and exact across --resume
+    sampler=dict(type='SeededSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=256,

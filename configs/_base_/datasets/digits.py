@@ -11,15 +11,21 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='PackInputs')]
 
+# persistent_workers=False said explicitly: mmpretrain's tools/train.py
+# defaults it to True, which a DataLoader without workers refuses
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(type=dataset_type, split='train', pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample augmentation seeds from (seed, epoch, index): the same
+    # with any num_workers and exact across --resume
+    sampler=dict(type='SeededSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=150,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(type=dataset_type, split='test', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
 )

@@ -30,7 +30,9 @@ train_dataloader = dict(
         data_root='data/imagenet',
         split='train',
         pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample augmentation seeds from (seed, epoch, index): the same
+    # with any num_workers and exact across --resume
+    sampler=dict(type='SeededSampler', shuffle=True),
 )
 val_dataloader = dict(
     batch_size=32,
