@@ -287,3 +287,21 @@ def test_train_py_amp_settings(monkeypatch, amp, dtype, loss_scale):
     assert cfg.optim_wrapper.type == 'AmpAdderOptimWrapper'
     assert cfg.optim_wrapper.dtype == dtype
     assert cfg.optim_wrapper.loss_scale == loss_scale
+
+
+def test_checkpoint_of_a_plain_optim_wrapper_resumes(tmp_path):
+    """Checkpoints of the previous version (a plain OptimWrapper with the
+    rescaling in the op) resume under the adder wrapper, momentum and all."""
+    from test_tools import train  # the tools' end-to-end helpers
+    old, new = str(tmp_path / 'old'), str(tmp_path / 'new')
+    config = 'configs/ann/resnet20_digits.py'
+    train(config, old, epochs=1, cfg=['optim_wrapper.type=OptimWrapper'])
+    os.makedirs(new)
+    ckpt = osp.join(new, 'epoch_1.pth')
+    os.link(osp.join(old, 'epoch_1.pth'), ckpt)
+    proc = train(config, new, '--resume', ckpt, epochs=2)
+    assert 'resumed epoch: 1' in proc.stdout + proc.stderr
+    from mmpkkd.engine import safe_torch_load
+    state = safe_torch_load(osp.join(new, 'epoch_2.pth'))
+    assert state['meta']['epoch'] == 2
+    assert state['optimizer']['state']  # momentum buffers carried on

@@ -28,10 +28,11 @@ def run(args, **kwargs) -> subprocess.CompletedProcess:
     return proc
 
 
-def train(config, work_dir, *extra, epochs=2):
+def train(config, work_dir, *extra, epochs=2, cfg=()):
     return run([
         sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-        *extra, '--cfg-options', f'train_cfg.max_epochs={epochs}', *FAST
+        *extra, '--cfg-options', f'train_cfg.max_epochs={epochs}', *FAST,
+        *cfg
     ])
 
 
