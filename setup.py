@@ -7,7 +7,8 @@ found and torch is a CUDA build, or when ``FORCE_CUDA=1`` (``MMPKKD_WITH_CUDA=0`
 builds the CPU kernels only); set
 ``MMPKKD_WITH_OPS=0`` to skip the native op entirely (the pure-PyTorch
 fallback is then used, with a warning). ``TORCH_CUDA_ARCH_LIST`` defaults to
-``8.0;9.0`` (A100, H100) so a build does not target every GPU ever made.
+``8.0;9.0+PTX`` (A100, H100, plus PTX that newer GPUs JIT-compile) so a
+build does not target every GPU ever made.
 """
 import glob
 import os
@@ -16,7 +17,7 @@ import os.path as osp
 from setuptools import find_packages, setup
 
 ROOT = osp.dirname(osp.abspath(__file__))
-DEFAULT_CUDA_ARCHS = '8.0;9.0'
+DEFAULT_CUDA_ARCHS = '8.0;9.0+PTX'
 # torch guesses CUDA_HOME from `nvcc` on PATH when it is unset, which finds a
 # /usr/local/bin/nvcc link and then the wrong include directory; prefer the
 # toolkit's own folder. Must happen before torch.utils.cpp_extension loads.
@@ -91,12 +92,16 @@ setup(
     long_description=open(osp.join(ROOT, 'README.md')).read()
     if osp.exists(osp.join(ROOT, 'README.md')) else '',
     long_description_content_type='text/markdown',
+    license='Apache License 2.0',
+    classifiers=['License :: OSI Approved :: Apache Software License'],
     python_requires='>=3.9',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     include_package_data=True,
     install_requires=read_requirements('runtime.txt'),
     extras_require={
-        'tests': read_requirements('tests.txt'),
+        'tests': read_requirements('tests.txt') +
+        read_requirements('deploy.txt'),
+        'deploy': read_requirements('deploy.txt'),
         'optional': read_requirements('optional.txt'),
     },
     ext_modules=ext_modules,

@@ -1,5 +1,11 @@
-"""Native and reference implementations of the AdderNet adder2d op."""
+"""The AdderNet adder2d op: ``torch.ops.mmpkkd.adder2d`` and its reference.
+
+Importing this package loads the native extension (when built) and
+registers the dispatcher ops, their fake kernels and autograd formula
+(:mod:`mmpkkd.ops._library`).
+"""
 from .adder2d import Adder2dFallbackWarning, adder2d, native_available
+from .int8 import adder2d_int8, adder2d_int8_affine  # noqa: F401
 from .reference import adder2d_reference
 from .unfold_reference import adder2d_unfold_original
 

@@ -16,17 +16,18 @@ rate is applied by the layer, not here)::
 The implementation broadcasts |X_col - W| like the original code but in
 chunks over batch, output channels and output positions, so no temporary
 exceeds ``CHUNK_BYTES`` (64 MB); the original materialises the full
-N*C_out*K*H*W tensor. It shares no code with the native kernels, which is
-what makes it usable as their oracle (run it in float64).
+N*C_out*K*H*W tensor. Its kernels share no code with the native ones, which
+is what makes it usable as their oracle (run it in float64). They are the
+kernels of the dispatcher op ``torch.ops.mmpkkd.adder2d_reference`` (any
+device) and of ``torch.ops.mmpkkd.adder2d`` where the native extension is
+missing; both ops share one autograd formula (:mod:`mmpkkd.ops._library`).
 """
 from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
-from ._args import IntOrPair, check_adder2d_args
+from ._args import Adder2dGeometry, IntOrPair, check_adder2d_args
 from ._autocast import autocast_to_fp32
 
 CHUNK_BYTES = 64 << 20
@@ -61,11 +62,17 @@ def _unfold(x: torch.Tensor, geo) -> torch.Tensor:
         stride=geo.stride)
 
 
-def _reference_forward(x: torch.Tensor, w: torch.Tensor,
-                       geo) -> torch.Tensor:
+def reference_forward(x: torch.Tensor, w: torch.Tensor,
+                      bias: Optional[torch.Tensor],
+                      geo: Adder2dGeometry) -> torch.Tensor:
+    """Forward of the reference: (N, C_out, H_out, W_out), contiguous."""
     n_img, cpg, cog = geo.batch, geo.cpg, geo.cog
     length = geo.out_height * geo.out_width
     k = w.shape[1] * w.shape[2] * w.shape[3]
+    if k == 0:  # no input channels: every output is an empty sum
+        out = x.new_zeros(n_img, geo.out_channels, geo.out_height,
+                          geo.out_width)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
     out = x.new_empty(n_img, geo.out_channels, length)
     nb, cb, lb = _chunking(n_img, cog, k, length, x.element_size(),
                            CHUNK_BYTES)
@@ -80,20 +87,24 @@ def _reference_forward(x: torch.Tensor, w: torch.Tensor,
                     wc = wg[None, c0:c1, :, None]  # (1, cb, K, 1)
                     dist = (c - wc).abs_().sum(2)  # (nb, cb, lb)
                     out[n0:n1, g * cog + c0:g * cog + c1, l0:l1] = -dist
+    if bias is not None:
+        out += bias.view(1, -1, 1)
     return out.view(n_img, geo.out_channels, geo.out_height, geo.out_width)
 
 
-def _reference_backward(grad_out: torch.Tensor, x: torch.Tensor,
-                        w: torch.Tensor, geo, need_x: bool,
-                        need_w: bool) -> Tuple[Optional[torch.Tensor], ...]:
+def reference_backward(grad_out: torch.Tensor, x: torch.Tensor,
+                       w: torch.Tensor, geo: Adder2dGeometry, need_x: bool,
+                       need_w: bool) -> Tuple[Optional[torch.Tensor], ...]:
+    """(grad_input, grad_weight) of the reference, contiguous; an entry
+    that is not needed is None."""
     n_img, cpg, cog = geo.batch, geo.cpg, geo.cog
     length = geo.out_height * geo.out_width
     k = w.shape[1] * w.shape[2] * w.shape[3]
     gy = grad_out.reshape(n_img, geo.out_channels, length)
-    grad_x = torch.zeros_like(x) if need_x else None
-    grad_w = torch.zeros(
-        geo.out_channels, k, dtype=w.dtype, device=w.device) if need_w \
-        else None
+    grad_x = x.new_zeros(x.shape) if need_x else None
+    grad_w = w.new_zeros(geo.out_channels, k) if need_w else None
+    if k == 0 or n_img == 0:  # empty sums: zero gradients
+        return grad_x, (grad_w.view_as(w) if need_w else None)
     # three live temporaries (diff, product, clipped) -> a third each
     nb, cb, lb = _chunking(n_img, cog, k, length, x.element_size(),
                            CHUNK_BYTES // 3)
@@ -127,30 +138,6 @@ def _reference_backward(grad_out: torch.Tensor, x: torch.Tensor,
     return grad_x, grad_w
 
 
-class Adder2dReferenceFunction(Function):
-    """Autograd Function of the chunked pure-PyTorch adder2d."""
-
-    @staticmethod
-    def forward(ctx, input, weight, bias, geo):
-        out = _reference_forward(input, weight, geo)
-        if bias is not None:
-            out += bias.view(1, -1, 1, 1)
-        ctx.geo = geo
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(input, weight)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        input, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_x, grad_w = _reference_backward(grad_out, input, weight, ctx.geo,
-                                             need_x, need_w)
-        grad_b = grad_out.sum((0, 2, 3)) if (ctx.has_bias and need_b) else None
-        return grad_x, grad_w, grad_b, None
-
-
 def adder2d_reference(input: torch.Tensor,
                       weight: torch.Tensor,
                       bias: Optional[torch.Tensor] = None,
@@ -162,10 +149,13 @@ def adder2d_reference(input: torch.Tensor,
 
     Same semantics and signature as :func:`mmpkkd.ops.adder2d`; works on
     any device, float32 and float64 (float64 is the test oracle). Under
-    ``torch.autocast`` it computes in float32 and returns float32.
+    ``torch.autocast`` it computes in float32 and returns float32. Runs the
+    dispatcher op ``torch.ops.mmpkkd.adder2d_reference``.
     """
     input, weight, bias, ctx = autocast_to_fp32(input, weight, bias)
     with ctx:
         geo = check_adder2d_args(input, weight, bias, stride, padding,
                                  dilation, groups)
-        return Adder2dReferenceFunction.apply(input, weight, bias, geo)
+        return torch.ops.mmpkkd.adder2d_reference(input, weight, bias,
+                                                  geo.stride, geo.padding,
+                                                  geo.dilation, geo.groups)

@@ -1,7 +1,14 @@
 """The ORIGINAL AdderNet algorithm, re-implemented as a baseline.
 
+Source credited: AdderNet, Chen et al., "AdderNet: Do We Really Need
+Multiplications in Deep Learning?", CVPR 2020; official code
+https://github.com/huawei-noah/AdderNet (``adder.py``), Copyright (C) 2020
+Huawei Technologies Co., Ltd., released under the BSD 3-Clause License (the
+repository's ``License.txt``). This module is written anew from that
+description of the algorithm; it does not contain the original's code.
+
 This reproduces the algorithm and memory behaviour of ``adder.py`` in the
-official AdderNet code (huawei-noah/AdderNet): the whole batch is unfolded
+official AdderNet code: the whole batch is unfolded
 with ``F.unfold`` into one (K, H_out*W_out*N) column matrix and the output is
 ``-(W[:, :, None] - X_col[None]).abs().sum(1)``, i.e. a single broadcast
 temporary of C_out * K * H_out * W_out * N elements (the size of the layer's

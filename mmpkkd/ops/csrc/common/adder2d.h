@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
+#include <optional>
 #include <tuple>
 
 namespace mmpkkd {
@@ -21,10 +23,28 @@ struct Adder2dShape {
 // Validates the tensors and hyper-parameters (raises ValueError via
 // TORCH_CHECK_VALUE) and returns the geometry.
 Adder2dShape adder2d_shape(const at::Tensor& input, const at::Tensor& weight,
-                           int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                           int64_t dh, int64_t dw, int64_t groups);
+                           at::IntArrayRef stride, at::IntArrayRef padding,
+                           at::IntArrayRef dilation, int64_t groups);
 
-// bias may be an undefined tensor. Inputs must be contiguous.
+// The kernels of the dispatcher ops mmpkkd::adder2d and
+// mmpkkd::adder2d_backward (schemas in register_ops.cpp), for CPU and CUDA
+// tensors. Any memory layout; the outputs are contiguous. The backward
+// returns (grad_input, grad_weight); an entry that output_mask does not ask
+// for is an empty (0,) tensor.
+at::Tensor adder2d_forward(const at::Tensor& input, const at::Tensor& weight,
+                           const std::optional<at::Tensor>& bias,
+                           at::IntArrayRef stride, at::IntArrayRef padding,
+                           at::IntArrayRef dilation, int64_t groups);
+std::tuple<at::Tensor, at::Tensor> adder2d_backward(
+    const at::Tensor& grad_out, const at::Tensor& input,
+    const at::Tensor& weight, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::IntArrayRef dilation, int64_t groups, std::array<bool, 2> output_mask);
+
+// Whether the CUDA kernels were compiled in.
+bool with_cuda();
+
+// Device kernels. bias may be an undefined tensor; inputs must be
+// contiguous and K > 0.
 at::Tensor adder2d_forward_cpu(const at::Tensor& input,
                                const at::Tensor& weight,
                                const at::Tensor& bias, const Adder2dShape& s);

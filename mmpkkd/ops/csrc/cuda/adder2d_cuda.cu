@@ -15,8 +15,12 @@
 //   Rows are (ci), columns (n, hi, wi), reduction (co, kh, kw).
 // Weight gradient: the GEMM identity dW = dY X_col^T - W * rowsum(dY), with
 //   X_col built in chunks of images (bounded workspace) and cuBLAS
-//   (at::baddbmm over groups).
+//   (at::baddbmm over groups) in full float32: TF32 is switched off for the
+//   call whatever torch.backends.cuda.matmul allows (it costs dW ~1e-3).
+// Every launch is skipped when its grid would be empty (zero-size inputs;
+// CUDA rejects a zero-block grid).
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -262,6 +266,10 @@ __global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ cols,
   }
 }
 
+bool empty_grid(const dim3& grid) {
+  return grid.x == 0 || grid.y == 0 || grid.z == 0;
+}
+
 template <typename TL>
 dim3 tile_grid(int64_t ncols, int64_t nrows, int64_t groups) {
   const int64_t gx = ceil_div(ncols, TL::BN), gy = ceil_div(nrows, TL::BM);
@@ -278,13 +286,15 @@ void launch_forward(const at::Tensor& x, const at::Tensor& w,
   const T* b = bias.defined() ? bias.data_ptr<T>() : nullptr;
   const int64_t ncols = s.N * s.P;
   if (s.COG <= 16) {
-    forward_kernel<T, TileSmall>
-        <<<tile_grid<TileSmall>(ncols, s.COG, s.G), kThreads, 0, stream>>>(
-            x.data_ptr<T>(), w.data_ptr<T>(), b, y.data_ptr<T>(), s);
+    const dim3 grid = tile_grid<TileSmall>(ncols, s.COG, s.G);
+    if (empty_grid(grid)) return;
+    forward_kernel<T, TileSmall><<<grid, kThreads, 0, stream>>>(
+        x.data_ptr<T>(), w.data_ptr<T>(), b, y.data_ptr<T>(), s);
   } else {
-    forward_kernel<T, TileLarge>
-        <<<tile_grid<TileLarge>(ncols, s.COG, s.G), kThreads, 0, stream>>>(
-            x.data_ptr<T>(), w.data_ptr<T>(), b, y.data_ptr<T>(), s);
+    const dim3 grid = tile_grid<TileLarge>(ncols, s.COG, s.G);
+    if (empty_grid(grid)) return;
+    forward_kernel<T, TileLarge><<<grid, kThreads, 0, stream>>>(
+        x.data_ptr<T>(), w.data_ptr<T>(), b, y.data_ptr<T>(), s);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -295,21 +305,43 @@ void launch_backward_input(const at::Tensor& gy, const at::Tensor& x,
                            const Adder2dShape& s, cudaStream_t stream) {
   const int64_t ncols = s.N * s.H * s.W;
   if (s.CPG <= 16) {
-    backward_input_kernel<T, TileSmall>
-        <<<tile_grid<TileSmall>(ncols, s.CPG, s.G), kThreads, 0, stream>>>(
-            gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(),
-            gx.data_ptr<T>(), s);
+    const dim3 grid = tile_grid<TileSmall>(ncols, s.CPG, s.G);
+    if (empty_grid(grid)) return;
+    backward_input_kernel<T, TileSmall><<<grid, kThreads, 0, stream>>>(
+        gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(), gx.data_ptr<T>(),
+        s);
   } else {
-    backward_input_kernel<T, TileLarge>
-        <<<tile_grid<TileLarge>(ncols, s.CPG, s.G), kThreads, 0, stream>>>(
-            gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(),
-            gx.data_ptr<T>(), s);
+    const dim3 grid = tile_grid<TileLarge>(ncols, s.CPG, s.G);
+    if (empty_grid(grid)) return;
+    backward_input_kernel<T, TileLarge><<<grid, kThreads, 0, stream>>>(
+        gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(), gx.data_ptr<T>(),
+        s);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 // Bound on the im2col workspace of the weight gradient.
 constexpr int64_t kWorkspaceBytes = 256LL << 20;
+
+// Full-float32 cuBLAS for the scope: torch lets cuBLAS round float32
+// operands to TF32 when torch.backends.cuda.matmul allows it, which would
+// cost the weight gradient ~1e-3 relative precision. The setting is global,
+// so it is switched off only while this op's GEMMs are enqueued and put back
+// (also on an exception) afterwards.
+class FullFloat32Matmul {
+ public:
+  FullFloat32Matmul() : was_tf32_(at::globalContext().allowTF32CuBLAS()) {
+    if (was_tf32_) at::globalContext().setAllowTF32CuBLAS(false);
+  }
+  ~FullFloat32Matmul() {
+    if (was_tf32_) at::globalContext().setAllowTF32CuBLAS(true);
+  }
+  FullFloat32Matmul(const FullFloat32Matmul&) = delete;
+  FullFloat32Matmul& operator=(const FullFloat32Matmul&) = delete;
+
+ private:
+  const bool was_tf32_;
+};
 
 template <typename T>
 at::Tensor backward_weight(const at::Tensor& gy, const at::Tensor& x,
@@ -322,9 +354,11 @@ at::Tensor backward_weight(const at::Tensor& gy, const at::Tensor& x,
                                                        1, per_image)));
   at::Tensor grad_w = at::zeros({s.G, s.COG, s.K}, w.options());
   at::Tensor cols = at::empty({rows * nb * s.P}, x.options());
+  const FullFloat32Matmul full_fp32;
   for (int64_t n0 = 0; n0 < s.N; n0 += nb) {
     const int64_t nc = std::min(nb, s.N - n0);
     const int64_t total = rows * nc * s.P;
+    if (total == 0) continue;  // (the caller already skips K = 0, N = 0)
     const int threads = 256;
     const int64_t blocks =
         std::min<int64_t>(ceil_div(total, threads), 65535LL * 8);

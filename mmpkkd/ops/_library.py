@@ -1,0 +1,210 @@
+"""adder2d on PyTorch's dispatcher (``torch.library``).
+
+Four operators in the ``mmpkkd`` namespace::
+
+    adder2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride,
+            int[2] padding, int[2] dilation, int groups) -> Tensor
+    adder2d_backward(Tensor grad_output, Tensor input, Tensor weight,
+                     int[2] stride, int[2] padding, int[2] dilation,
+                     int groups, bool[2] output_mask) -> (Tensor, Tensor)
+    adder2d_reference / adder2d_reference_backward   (same signatures)
+
+``adder2d`` runs the native kernels of ``mmpkkd._ext`` (which defines the
+two schemas in C++ and registers its CPU and CUDA kernels); ``*_reference``
+runs the pure-PyTorch kernels of :mod:`mmpkkd.ops.reference` on any device.
+This module adds what both need to work with autograd, ``torch.compile``,
+``torch.export`` and ``torch.library.opcheck``:
+
+* a fake (meta) implementation of each op (shapes only);
+* ONE autograd formula, registered on both forward ops (AdderNet's
+  unscaled gradients; the backward op computes dX and dW, ``dbias = sum
+  dY``; not twice differentiable);
+* the fallback: where the extension is missing, ``adder2d`` itself is
+  defined here with the reference kernels; where it is built without CUDA
+  (or for another device type) the reference serves those tensors. Either
+  way an :class:`Adder2dFallbackWarning` is issued once.
+
+A gradient that ``output_mask`` does not ask for comes back from the
+backward ops as an empty ``(0,)`` tensor.
+"""
+import warnings
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+
+from ._args import check_adder2d_args
+from .ext_loader import BUILD_HINT, EXT, load_error
+from .reference import reference_backward, reference_forward
+
+NAMESPACE = 'mmpkkd'
+# keep in sync with csrc/register_ops.cpp (tests/test_ops_adder2d.py
+# compares them with the schemas the extension registers)
+ADDER2D_SCHEMA = ('adder2d(Tensor input, Tensor weight, Tensor? bias, '
+                  'int[2] stride, int[2] padding, int[2] dilation, '
+                  'int groups) -> Tensor')
+ADDER2D_BACKWARD_SCHEMA = (
+    'adder2d_backward(Tensor grad_output, Tensor input, Tensor weight, '
+    'int[2] stride, int[2] padding, int[2] dilation, int groups, '
+    'bool[2] output_mask) -> (Tensor, Tensor)')
+
+
+class Adder2dFallbackWarning(UserWarning):
+    """The native adder2d is unavailable; the slow reference is used."""
+
+
+_LIB = torch.library.Library(NAMESPACE, 'FRAGMENT')
+_WARNED = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, Adder2dFallbackWarning, stacklevel=3)
+
+
+def _native_registered() -> bool:
+    """Whether the loaded extension registered the adder2d ops (an
+    extension built from older sources does not)."""
+    if EXT is None:
+        return False
+    try:
+        torch.ops.mmpkkd.adder2d_backward.default
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+NATIVE = _native_registered()
+NATIVE_DEVICE_TYPES = (('cpu', 'cuda') if NATIVE and EXT.with_cuda() else
+                       ('cpu', ) if NATIVE else ())
+
+# ------------------------------------------------------------- kernels
+
+
+def _reference_kernel(input: torch.Tensor, weight: torch.Tensor,
+                      bias: Optional[torch.Tensor], stride: List[int],
+                      padding: List[int], dilation: List[int],
+                      groups: int) -> torch.Tensor:
+    geo = check_adder2d_args(input, weight, bias, stride, padding, dilation,
+                             groups)
+    return reference_forward(input, weight, bias, geo)
+
+
+def _reference_backward_kernel(grad_output: torch.Tensor,
+                               input: torch.Tensor, weight: torch.Tensor,
+                               stride: List[int], padding: List[int],
+                               dilation: List[int], groups: int,
+                               output_mask: List[bool]) -> Tuple:
+    geo = check_adder2d_args(input, weight, None, stride, padding, dilation,
+                             groups)
+    need_x, need_w = output_mask
+    grad_x, grad_w = reference_backward(grad_output, input, weight, geo,
+                                        need_x, need_w)
+    return (grad_x if need_x else input.new_empty(0),
+            grad_w if need_w else weight.new_empty(0))
+
+
+def _fallback_kernel(input, weight, bias, stride, padding, dilation, groups):
+    """``adder2d`` where no native kernel serves ``input``: the reference."""
+    dev_type = input.device.type
+    if not NATIVE:
+        reason = load_error() or ('it was built from older sources and does '
+                                  'not register torch.ops.mmpkkd.adder2d')
+        _warn_once(
+            'missing', 'mmpkkd.ops.adder2d: the native extension mmpkkd._ext '
+            f'is not available ({reason}); using the slow pure-PyTorch '
+            f'reference instead. To get the fast kernels, {BUILD_HINT}.')
+    elif dev_type == 'cuda':
+        _warn_once(
+            'no_cuda', 'mmpkkd.ops.adder2d: mmpkkd._ext was built without '
+            'CUDA kernels; using the slow pure-PyTorch reference on the GPU. '
+            'Rebuild with a CUDA toolkit visible (CUDA_HOME set, or '
+            'FORCE_CUDA=1): `pip install --no-build-isolation -e .`.')
+    else:
+        _warn_once(
+            f'device_{dev_type}', 'mmpkkd.ops.adder2d: no native kernel for '
+            f'device type {dev_type!r}; using the pure-PyTorch reference.')
+    return _reference_kernel(input, weight, bias, stride, padding, dilation,
+                             groups)
+
+
+# -------------------------------------------------------- fake kernels
+
+
+def _adder2d_fake(input, weight, bias, stride, padding, dilation, groups):
+    geo = check_adder2d_args(input, weight, bias, stride, padding, dilation,
+                             groups)
+    return input.new_empty(
+        (geo.batch, geo.out_channels, geo.out_height, geo.out_width))
+
+
+def _adder2d_backward_fake(grad_output, input, weight, stride, padding,
+                           dilation, groups, output_mask):
+    check_adder2d_args(input, weight, None, stride, padding, dilation,
+                       groups)
+    need_x, need_w = output_mask
+    return (input.new_empty(input.shape if need_x else (0, )),
+            weight.new_empty(weight.shape if need_w else (0, )))
+
+
+# ------------------------------------------------------------ autograd
+
+
+def _setup_context(ctx, inputs: Sequence, output: torch.Tensor) -> None:
+    input, weight, bias, stride, padding, dilation, groups = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.geometry = (stride, padding, dilation, groups)
+    ctx.has_bias = bias is not None
+
+
+def _make_backward(backward_op: Callable) -> Callable:
+    """The autograd formula of a forward op whose gradients come from
+    ``backward_op`` (the same formula for the native op and the
+    reference)."""
+
+    def backward(ctx, grad_output: torch.Tensor) -> Tuple:
+        input, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            grad_x, grad_w = backward_op(grad_output, input, weight,
+                                         *ctx.geometry, [need_x, need_w])
+            grad_x = grad_x if need_x else None
+            grad_w = grad_w if need_w else None
+        if ctx.has_bias and need_b:
+            grad_b = grad_output.sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+    return backward
+
+
+# --------------------------------------------------------- registration
+
+
+if not NATIVE:  # the extension did not define them: same schemas here
+    _LIB.define(ADDER2D_SCHEMA)
+    _LIB.define(ADDER2D_BACKWARD_SCHEMA)
+# the reference serves every device the native kernels do not
+_LIB.impl('adder2d', _fallback_kernel, 'CompositeExplicitAutograd')
+_LIB.impl('adder2d_backward', _reference_backward_kernel,
+          'CompositeExplicitAutograd')
+
+_LIB.define(ADDER2D_SCHEMA.replace('adder2d(', 'adder2d_reference(', 1))
+_LIB.define(
+    ADDER2D_BACKWARD_SCHEMA.replace('adder2d_backward(',
+                                    'adder2d_reference_backward(', 1))
+_LIB.impl('adder2d_reference', _reference_kernel, 'CompositeExplicitAutograd')
+_LIB.impl('adder2d_reference_backward', _reference_backward_kernel,
+          'CompositeExplicitAutograd')
+
+for _fwd, _bwd in (('adder2d', 'adder2d_backward'),
+                   ('adder2d_reference', 'adder2d_reference_backward')):
+    torch.library.register_fake(f'{NAMESPACE}::{_fwd}', _adder2d_fake,
+                                lib=_LIB)
+    torch.library.register_fake(f'{NAMESPACE}::{_bwd}',
+                                _adder2d_backward_fake, lib=_LIB)
+    torch.library.register_autograd(
+        f'{NAMESPACE}::{_fwd}',
+        _make_backward(getattr(torch.ops.mmpkkd, _bwd)),
+        setup_context=_setup_context,
+        lib=_LIB)

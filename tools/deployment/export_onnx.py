@@ -1,0 +1,131 @@
+"""Export a classifier (CNN, ANN, or a PKKD student) to ONNX.
+
+The graph takes the tensor that ``model(x, mode='tensor')`` takes -- the
+preprocessed (normalised) NCHW float32 batch -- and returns the logits. The
+batch dimension is dynamic; channels and spatial size are those of
+``--shape``. Adder layers are written with standard ONNX operators (any
+runtime runs the file; memory cost in docs/compile_export.md) or, with
+``--adder-form custom``, as ``mmpkkd.Adder2d`` nodes for a runtime with a
+plugin (:mod:`mmpkkd.ops.onnx_export`).
+
+CONFIG is the config of the classifier; for a PKKD checkpoint it may be the
+PKKD config (its student is exported) or the matching ANN config. The
+student is taken out of a PKKD checkpoint with
+``tools/model_converters/extract_student.py``'s :func:`extract_student`.
+
+Example::
+
+    python tools/deployment/export_onnx.py configs/ann/resnet20_cifar10.py \\
+        work_dirs/ann/epoch_400.pth --out ann_r20.onnx --shape 1 3 32 32
+    python tools/deployment/export_onnx.py configs/pkkd/resnet20_digits.py \\
+        work_dirs/pkkd/epoch_15.pth --out student.onnx --shape 8 3 32 32
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+import torch.nn as nn
+
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+if REPO not in sys.path:  # tools.* helpers and an uninstalled checkout
+    sys.path.insert(0, REPO)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
+
+import mmpkkd  # noqa: E402,F401  (registers modules)
+from mmpkkd.engine import safe_torch_load  # noqa: E402
+from mmpkkd.ops.onnx_export import (ADDER_FORMS, MIN_OPSET,  # noqa: E402
+                                    export_onnx)
+from mmpkkd.registry import MODELS  # noqa: E402
+from tools.model_converters.extract_student import (  # noqa: E402
+    PREFIX, extract_student)
+
+
+class ClassifierLogits(nn.Module):
+    """``classifier(x, mode='tensor')``: preprocessed batch -> logits."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x, mode='tensor')
+
+
+def classifier_config(model_cfg: dict) -> dict:
+    """The classifier of a config: the student of a PKKD config."""
+    if 'student' in model_cfg and 'teacher' in model_cfg:
+        return model_cfg['student']
+    return model_cfg
+
+
+def classifier_state_dict(checkpoint: dict) -> dict:
+    """The weights of a plain classifier, or the student of a PKKD one."""
+    state = checkpoint.get('state_dict', checkpoint)
+    if any(key.startswith(PREFIX) for key in state):
+        return extract_student(checkpoint)['state_dict']
+    return state
+
+
+def load_classifier(config: str, checkpoint: str,
+                    cfg_options: dict = None) -> nn.Module:
+    """Build the classifier of ``config`` with the weights of
+    ``checkpoint`` (strict: every weight must match), in eval mode."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    with DefaultScope.overwrite_default_scope('mmpkkd'):
+        model = MODELS.build(classifier_config(cfg.model))
+    state = classifier_state_dict(safe_torch_load(checkpoint, 'cpu'))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise KeyError(
+            f'{checkpoint} does not fit the classifier of {config}: missing '
+            f'{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]} '
+            '(first five each). Pass the config the checkpoint was trained '
+            'with (for a PKKD checkpoint: the PKKD or the ANN config).')
+    return model.eval()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Export a classifier (CNN, ANN, PKKD student) to ONNX.')
+    parser.add_argument('config', help='classifier or PKKD config')
+    parser.add_argument('checkpoint', help='checkpoint (.pth)')
+    parser.add_argument('--out', required=True, help='output .onnx file')
+    parser.add_argument(
+        '--shape', type=int, nargs=4, default=[1, 3, 32, 32],
+        metavar=('N', 'C', 'H', 'W'),
+        help='example input shape; N is dynamic in the file, C/H/W fixed '
+        '(default: 1 3 32 32)')
+    parser.add_argument('--opset', type=int, default=MIN_OPSET,
+                        help=f'ONNX opset (>= {MIN_OPSET}; default '
+                        f'{MIN_OPSET})')
+    parser.add_argument(
+        '--adder-form', choices=ADDER_FORMS, default='standard',
+        help='standard: plain ONNX operators (any runtime; memory grows '
+        'with the MAC count); custom: mmpkkd.Adder2d nodes (needs a runtime '
+        'plugin)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries (key=value)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    model = ClassifierLogits(
+        load_classifier(args.config, args.checkpoint, args.cfg_options))
+    example = torch.randn(*args.shape)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    export_onnx(model, example, args.out, opset=args.opset,
+                form=args.adder_form)
+    print(f'Exported {args.config} ({args.adder_form} adder form, opset '
+          f'{args.opset}, input (batch, {args.shape[1]}, {args.shape[2]}, '
+          f'{args.shape[3]})) to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
