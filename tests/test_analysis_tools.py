@@ -246,7 +246,7 @@ def test_plot_curves_pkkd(pkkd_run, tmp_path):
     curves = load_curves(pkkd_run)
     assert curves.is_distillation
     assert set(curves.val) == {'accuracy/top1', 'teacher/accuracy/top1'}
-    assert {'loss', 'teacher.loss_ce', 'student.loss_ce', 'student.loss_kd',
+    assert {'loss', 'teacher.loss_cls', 'student.loss_cls', 'student.loss_kd',
             'student.loss_mid'} <= set(curves.train)
     # 2 iterations in epoch 1: x = 0.5, 1.0 epochs
     assert [x for x, _ in curves.train['loss']] == [0.5, 1.0]

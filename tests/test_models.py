@@ -166,7 +166,7 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
         with torch.no_grad():
             data = model.data_preprocessor(batch, True)
             losses = model(**data, mode='loss')
-        ce = [v for k, v in losses.items() if k.endswith('loss_ce')]
+        ce = [v for k, v in losses.items() if k.endswith('loss_cls')]
         return float(sum(ce) if ce else model.parse_losses(losses)[0])
 
     model.train()

@@ -17,9 +17,8 @@ model = dict(
         'backbone.layer3.4.conv2',
     ],
 )
-# student accuracy is the main metric; the teacher's is logged beside it
-val_evaluator = [
-    dict(type='Accuracy', topk=(1, 5)),
-    dict(type='TeacherAccuracy', topk=(1, 5)),
-]
+# the data set's metric scores the student; the teacher's is logged beside
+# it (a data set base sets val_evaluator, so the PKKD base cannot)
+val_evaluator = [_base_.val_evaluator,
+                 dict(_base_.val_evaluator, type='TeacherAccuracy')]
 test_evaluator = val_evaluator

@@ -2,7 +2,7 @@
 
 Every run of ``tools/train.py`` writes ``<work_dir>/<timestamp>/vis_data/
 scalars.json``, one JSON object per line: training lines carry ``loss``
-(and, for PKKD, ``teacher.loss_ce``, ``student.loss_ce``,
+(and, for PKKD, ``teacher.loss_cls``, ``student.loss_cls``,
 ``student.loss_kd``, ``student.loss_mid``), ``lr``, ``epoch``, ``iter``
 and ``step``; validation lines carry ``accuracy/top1`` (the student's, for
 PKKD), ``teacher/accuracy/top1`` for PKKD, and ``step`` = epoch.
@@ -136,7 +136,7 @@ def load_curves(work_dir: str, latest_only: bool = False) -> Curves:
 
 
 def _label(key: str, distillation: bool) -> str:
-    """``teacher.loss_ce`` -> ``teacher (CNN) loss_ce`` for PKKD runs."""
+    """``teacher.loss_cls`` -> ``teacher (CNN) loss_cls`` for PKKD runs."""
     if not distillation:
         return key
     for role, name in (('teacher', 'teacher (CNN)'),

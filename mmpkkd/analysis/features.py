@@ -167,7 +167,8 @@ def collect_features(model: nn.Module, inputs: torch.Tensor,
                 teacher_raw=_flat(t_records[t_name].output),
                 student_raw=_flat(s_records[s_name].output),
                 teacher_mapped=_flat(t_mapped[i]),
-                student_kernel=_flat(model.student_kernel(s_records[s_name])),
+                student_kernel=_flat(
+                    model.student_kernels[i](s_records[s_name])),
                 student_mapped=_flat(s_mapped[i])))
     return features
 

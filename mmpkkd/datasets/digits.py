@@ -18,21 +18,42 @@ from .seeded_pipeline import SeededPipelineMixin
 #: test split with ``SPLIT_SEED``. This gives 1,347 train / 450 test images.
 SPLIT_SEED = 0
 TEST_FRACTION = 0.25
+#: Validation images for choosing hyper-parameters, carved out of the
+#: training split the same way (``VAL_FRACTION`` per class, ``VAL_SEED``):
+#: 269 of the 1,347; the test split is never touched.
+VAL_SEED = 1
+VAL_FRACTION = 0.2
+
+
+def _stratified_pick(labels: np.ndarray, pool: np.ndarray, fraction: float,
+                     seed: int) -> np.ndarray:
+    """Mask of ``round(fraction * n_c)`` seeded picks per class from pool."""
+    rng = np.random.RandomState(seed)
+    picked = []
+    for cls in np.unique(labels[pool]):
+        idx = pool[labels[pool] == cls]
+        n_pick = int(round(len(idx) * fraction))
+        picked.extend(rng.choice(idx, n_pick, replace=False).tolist())
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[picked] = True
+    return mask
 
 
 def digits_split_indices(labels: np.ndarray) -> dict:
-    """Stratified, seeded train/test indices of the digits data set."""
-    rng = np.random.RandomState(SPLIT_SEED)
-    test = []
-    for cls in np.unique(labels):
-        idx = np.flatnonzero(labels == cls)
-        n_test = int(round(len(idx) * TEST_FRACTION))
-        test.extend(rng.choice(idx, n_test, replace=False).tolist())
-    test_mask = np.zeros(len(labels), dtype=bool)
-    test_mask[test] = True
+    """Stratified, seeded indices of the digits data set.
+
+    ``'train'`` and ``'test'`` partition the data; ``'val'`` is a subset of
+    ``'train'`` and ``'train_without_val'`` the rest of it.
+    """
+    test_mask = _stratified_pick(labels, np.arange(len(labels)),
+                                 TEST_FRACTION, SPLIT_SEED)
+    train = np.flatnonzero(~test_mask)
+    val_mask = _stratified_pick(labels, train, VAL_FRACTION, VAL_SEED)
     return {
-        'train': np.flatnonzero(~test_mask),
-        'test': np.flatnonzero(test_mask)
+        'train': train,
+        'test': np.flatnonzero(test_mask),
+        'val': np.flatnonzero(val_mask),
+        'train_without_val': np.flatnonzero(~test_mask & ~val_mask),
     }
 
 
@@ -44,10 +65,13 @@ class Digits(SeededPipelineMixin, BaseDataset):
     ``img_size`` with bilinear interpolation and repeated over 3 channels so
     CIFAR-style networks take them unchanged. The split is fixed and
     stratified (:data:`SPLIT_SEED`, :data:`TEST_FRACTION`): 1,347 training
-    and 450 test images.
+    and 450 test images. For choosing hyper-parameters without the test
+    images, ``'val'`` holds 269 of the training images and
+    ``'train_without_val'`` the other 1,078.
 
     Args:
-        split (str): ``'train'`` or ``'test'``.
+        split (str): ``'train'``, ``'test'``, ``'val'`` or
+            ``'train_without_val'``.
         img_size (int): Output side length. Defaults to 32.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             such as ``pipeline`` and ``test_mode``.
@@ -65,9 +89,10 @@ class Digits(SeededPipelineMixin, BaseDataset):
                  img_size: int = 32,
                  metainfo: Optional[dict] = None,
                  **kwargs):
-        if split not in ('train', 'test'):
+        splits = ('train', 'test', 'val', 'train_without_val')
+        if split not in splits:
             raise ValueError(
-                f"Digits split must be 'train' or 'test', got {split!r}.")
+                f'Digits split must be one of {splits}, got {split!r}.')
         self.split = split
         self.img_size = img_size
         super().__init__(ann_file='', metainfo=metainfo, **kwargs)

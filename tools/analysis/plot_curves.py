@@ -4,8 +4,8 @@ Reads ``WORK_DIR/<timestamp>/vis_data/scalars.json`` (all runs of the work
 dir, merged in time order; ``--latest`` for the last one only) and writes
 one PNG with two panels: validation accuracy vs epoch (student and teacher
 for a PKKD run, ``accuracy/top1`` alone for a classifier) and the training
-loss terms (``loss`` and, for PKKD, ``teacher.loss_ce``,
-``student.loss_ce``, ``student.loss_kd``, ``student.loss_mid``).
+loss terms (``loss`` and, for PKKD, ``teacher.loss_cls``,
+``student.loss_cls``, ``student.loss_kd``, ``student.loss_mid``).
 
 Examples::
 

@@ -1,34 +1,17 @@
-# PKKD with CNN ResNet-18 teacher and adder ResNet-18 student (ImageNet);
-# distils the last conv of each stage (before its BN).
+# PKKD with a CNN ResNet-18 teacher and an adder ResNet-18 student (ImageNet);
+# distils the last conv of each stage (before its BN). The student is the ANN
+# model base as is; the teacher is its twin with multiplicative convs.
+_base_ = ['./ann_resnet18_imagenet.py']
+
 model = dict(
+    _delete_=True,
     type='PKKDDistiller',
+    student=_base_.model,
     teacher=dict(
-        type='ImageClassifier',
-        backbone=dict(type='StemConvResNet', depth=18, out_indices=(3, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(
-            type='LinearClsHead',
-            num_classes=1000,
-            in_channels=512,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            topk=(1, 5),
-        )),
-    student=dict(
-        type='ImageClassifier',
-        backbone=dict(
-            type='StemConvResNet',
-            depth=18,
-            out_indices=(3, ),
-            conv_cfg=dict(type='Adder2d', eta=0.2),
-            stem_conv_cfg=None),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(
-            type='BNLinearClsHead',
-            num_classes=1000,
-            in_channels=512,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            topk=(1, 5),
-        )),
+        _base_.model,
+        backbone=dict(_base_.model.backbone, conv_cfg=None),
+        # 'LinearClsHead' (a plain CNN's) or 'BNLinearClsHead' (the student's)
+        head=dict(_base_.model.head, type='LinearClsHead')),
     # module names inside the classifiers; the conv/adder output of each
     distill_layers=[
         'backbone.layer1.1.conv2',
@@ -36,9 +19,11 @@ model = dict(
         'backbone.layer3.1.conv2',
         'backbone.layer4.1.conv2',
     ],
+    # sigma: 'auto', a float, or a list with one value per distilled layer
     student_kernel=dict(type='LaplaceKernel', sigma='auto'),
     teacher_kernel=dict(type='GaussianKernel', sigma='auto'),
-    connector='student',  # learnable 1x1 conv on the student side
+    connector='student',  # 1x1 conv: 'student', 'teacher', 'both', 'none'
+    connector_cfg=dict(type='ConvConnector'),
     loss_mid=dict(type='KernelFeatureLoss', loss_weight=1.0),  # beta
     loss_blend=dict(type='BlendKDLoss', alpha=1.0, temperature=4.0),
 )

@@ -18,8 +18,11 @@ for the Laplace kernel and ``2 sigma^2 = mean(||x - f||^2)`` for the
 Gaussian one. Raw adder outputs are in the hundreds for a 3x3x64 patch, so
 any fixed sigma must be tuned per layer; ``auto`` keeps the kernel values
 in a useful range at every depth and over training. A float fixes sigma.
+Adder L1 distances differ by orders of magnitude between layers, so in a
+distiller config ``sigma`` may also be a list, one value per distilled layer
+(see :func:`build_layer_kernels`); a kernel module itself maps one layer.
 """
-from typing import Union
+from typing import List, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -34,10 +37,60 @@ Sigma = Union[str, float]
 def _check_sigma(sigma: Sigma, kernel: str) -> Sigma:
     if sigma == 'auto':
         return sigma
-    if isinstance(sigma, (int, float)) and sigma > 0:
+    if isinstance(sigma, (list, tuple)):
+        raise ValueError(
+            f'{kernel} maps one layer and takes one sigma, got {sigma!r}. '
+            'A list (one value per distilled layer) goes in the kernel '
+            'config of PKKDDistiller (student_kernel / teacher_kernel).')
+    if isinstance(sigma, (int, float)) and not isinstance(sigma, bool) \
+            and sigma > 0:
         return float(sigma)
     raise ValueError(f"{kernel} sigma must be 'auto' or a positive number, "
                      f'got {sigma!r}.')
+
+
+def build_layer_kernels(cfg: dict, layer_names: Sequence[str],
+                        side: str) -> nn.ModuleList:
+    """One kernel module per distilled layer, from one kernel config.
+
+    ``cfg['sigma']`` may be ``'auto'``, a float (the same for every layer)
+    or a list with one ``'auto'``/float per layer, in ``layer_names`` order.
+    Configs without ``sigma`` (e.g. ``IdentityKernel``) are built as given.
+
+    Args:
+        cfg (dict): Kernel config, e.g. ``dict(type='LaplaceKernel',
+            sigma=[100., 200., 400.])``.
+        layer_names (Sequence[str]): The distilled layers of this side.
+        side (str): ``'student_kernel'`` or ``'teacher_kernel'``, for errors.
+
+    Returns:
+        nn.ModuleList: ``len(layer_names)`` kernels.
+
+    Example:
+        >>> ks = build_layer_kernels(
+        ...     dict(type='LaplaceKernel', sigma=[10., 'auto']),
+        ...     ['backbone.layer1.2.conv2', 'backbone.layer2.2.conv2'],
+        ...     'student_kernel')
+        >>> [k.sigma for k in ks]
+        [10.0, 'auto']
+    """
+    sigma = cfg.get('sigma', None)
+    if isinstance(sigma, (list, tuple)):
+        if len(sigma) != len(layer_names):
+            raise ValueError(
+                f'{side}.sigma has {len(sigma)} values but '
+                f'{len(layer_names)} layers are distilled {list(layer_names)}'
+                "; give one value per layer, or one 'auto'/float for all.")
+        sigmas: List = list(sigma)
+    else:
+        sigmas = [sigma] * len(layer_names)
+    kernels = nn.ModuleList()
+    for value in sigmas:
+        layer_cfg = dict(cfg)
+        if 'sigma' in cfg:
+            layer_cfg['sigma'] = value
+        kernels.append(MODELS.build(layer_cfg))
+    return kernels
 
 
 def _conv_geometry(module: nn.Module, kernel: str) -> nn.Module:
@@ -81,6 +134,9 @@ class LaplaceKernel(nn.Module):
         super().__init__()
         self.sigma = _check_sigma(sigma, 'LaplaceKernel')
 
+    def extra_repr(self) -> str:
+        return f'sigma={self.sigma!r}'
+
     def forward(self, record: LayerRecord) -> torch.Tensor:
         module = _conv_geometry(record.module, 'LaplaceKernel')
         y = record.output.float()
@@ -112,6 +168,9 @@ class GaussianKernel(nn.Module):
     def __init__(self, sigma: Sigma = 'auto'):
         super().__init__()
         self.sigma = _check_sigma(sigma, 'GaussianKernel')
+
+    def extra_repr(self) -> str:
+        return f'sigma={self.sigma!r}'
 
     @staticmethod
     def squared_distance(record: LayerRecord) -> torch.Tensor:

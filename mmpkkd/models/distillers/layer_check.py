@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmpkkd.models.layers import Adder2d
 from .kernels import GaussianKernel, LaplaceKernel
 
+LayerSpec = Union[str, Dict[str, str]]
+
 
 def conv_layer_names(model: nn.Module) -> List[str]:
     """Names of the conv-like (Conv2d / Adder2d) layers of ``model``."""
@@ -32,17 +34,16 @@ def _lookup(model: nn.Module, name: str, side: str) -> nn.Module:
     return module
 
 
-def check_layer_pairs(distill_layers: Sequence[Union[str, Dict[str, str]]],
-                      student: nn.Module, teacher: nn.Module,
-                      student_kernel: nn.Module, teacher_kernel: nn.Module,
-                      connector: str) -> List[Tuple[str, str]]:
-    """Resolve ``distill_layers`` to (student, teacher) names and check them.
+def resolve_layer_pairs(distill_layers: Sequence[LayerSpec],
+                        student: nn.Module,
+                        teacher: nn.Module) -> List[Tuple[str, str]]:
+    """Resolve ``distill_layers`` to (student, teacher) layer names.
 
     Raises:
+        TypeError: An entry is neither a name nor ``dict(student=...,
+            teacher=...)``.
         KeyError: A name is not a conv/adder layer of its network (the
             message lists the valid names).
-        TypeError: A layer does not suit the kernel of its side.
-        ValueError: Channels differ while ``connector='none'``.
     """
     pairs = []
     for spec in distill_layers:
@@ -54,11 +55,29 @@ def check_layer_pairs(distill_layers: Sequence[Union[str, Dict[str, str]]],
             raise TypeError(
                 'each distill_layers entry must be a module name or '
                 f"dict(student=..., teacher=...), got {spec!r}.")
-        s_mod = _lookup(student, s_name, 'student')
-        t_mod = _lookup(teacher, t_name, 'teacher')
-        for side, name, kernel, mod in (('student', s_name, student_kernel,
-                                         s_mod), ('teacher', t_name,
-                                                  teacher_kernel, t_mod)):
+        _lookup(student, s_name, 'student')
+        _lookup(teacher, t_name, 'teacher')
+        pairs.append((s_name, t_name))
+    return pairs
+
+
+def check_layer_pairs(pairs: Sequence[Tuple[str, str]], student: nn.Module,
+                      teacher: nn.Module, student_kernels: Sequence[nn.Module],
+                      teacher_kernels: Sequence[nn.Module],
+                      connector: str) -> None:
+    """Check that each layer suits its kernel and the channels can meet.
+
+    Raises:
+        TypeError: A layer does not suit the kernel of its side.
+        ValueError: Channels differ while ``connector='none'``.
+    """
+    s_modules = dict(student.named_modules())
+    t_modules = dict(teacher.named_modules())
+    for (s_name, t_name), s_kernel, t_kernel in zip(
+            pairs, student_kernels, teacher_kernels):
+        s_mod, t_mod = s_modules[s_name], t_modules[t_name]
+        for side, name, kernel, mod in (('student', s_name, s_kernel, s_mod),
+                                        ('teacher', t_name, t_kernel, t_mod)):
             problem = _kernel_mismatch(kernel, mod)
             if problem:
                 raise TypeError(
@@ -70,6 +89,5 @@ def check_layer_pairs(distill_layers: Sequence[Union[str, Dict[str, str]]],
                 f'distill_layers: student {s_name!r} has {s_mod.out_channels}'
                 f' channels but teacher {t_name!r} has {t_mod.out_channels};'
                 " with connector='none' they must match. Use "
-                "connector='student' to map them with a 1x1 conv.")
-        pairs.append((s_name, t_name))
-    return pairs
+                "connector='student' (or 'teacher') to map them with a 1x1 "
+                'conv.')

@@ -1,5 +1,5 @@
-"""``L_blend`` of PKKD (Eq. 4): soft teacher targets blended with labels."""
-from typing import Dict
+"""The soft (KD) term of PKKD's ``L_blend`` (Eq. 4)."""
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -10,7 +10,13 @@ from mmpkkd.registry import MODELS
 
 @MODELS.register_module()
 class BlendKDLoss(nn.Module):
-    """``alpha * T^2 * KL(p_t^T || p_s^T) + ce_weight * CE(s, y)``.
+    """``alpha * T^2 * KL(p_t^T || p_s^T)``, the soft term of ``L_blend``.
+
+    ``L_blend`` (Eq. 4) blends this term with the student's supervised loss.
+    That supervised loss is the student head's own configured ``loss``
+    (cross-entropy, label smoothing, soft Mixup/CutMix targets, its
+    ``loss_weight``), computed by the head as in any mmpretrain classifier;
+    this module adds only the distillation term.
 
     The soft term is Hinton's distillation loss: the KL divergence between
     the teacher's and the student's softmax at temperature ``T``, scaled by
@@ -20,48 +26,46 @@ class BlendKDLoss(nn.Module):
     logits are detached: no gradient reaches the teacher.
 
     Args:
-        alpha (float): Weight of the soft (KD) term. Defaults to 1.0.
+        alpha (float): Weight of the soft (KD) term. 0 drops it (features
+            only). Defaults to 1.0.
         temperature (float): Softmax temperature ``T``. Defaults to 4.0.
-        ce_weight (float): Weight of the hard-label cross-entropy.
+        ce_weight: Removed; raises with a pointer to the head's loss.
 
     Returns:
-        dict: ``loss_kd`` and ``loss_ce`` (already weighted); their sum is
-        ``L_blend``. A zero weight drops the term from the dict.
+        dict: ``{'loss_kd': tensor}``, already weighted; empty when
+        ``alpha == 0``.
 
     Example:
         >>> loss = BlendKDLoss(alpha=1.0, temperature=4.0)
-        >>> out = loss(torch.randn(8, 10), torch.randn(8, 10),
-        ...            torch.randint(0, 10, (8, )))
-        >>> sorted(out)
-        ['loss_ce', 'loss_kd']
+        >>> out = loss(torch.randn(8, 10), torch.randn(8, 10))  # (N, C) each
+        >>> sorted(out), out['loss_kd'].shape
+        (['loss_kd'], torch.Size([]))
     """
 
     def __init__(self,
                  alpha: float = 1.0,
                  temperature: float = 4.0,
-                 ce_weight: float = 1.0):
+                 ce_weight: Optional[float] = None):
         super().__init__()
+        if ce_weight is not None:
+            raise TypeError(
+                'BlendKDLoss no longer has ce_weight: the hard-label term is '
+                "the student head's loss; set its weight with "
+                'student.head.loss.loss_weight.')
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
-        if alpha < 0 or ce_weight < 0:
-            raise ValueError('alpha and ce_weight must be >= 0, got '
-                             f'{alpha} and {ce_weight}.')
+        if alpha < 0:
+            raise ValueError(f'alpha must be >= 0, got {alpha}.')
         self.alpha = alpha
         self.temperature = temperature
-        self.ce_weight = ce_weight
 
     def forward(self, student_logits: torch.Tensor,
-                teacher_logits: torch.Tensor,
-                labels: torch.Tensor) -> Dict[str, torch.Tensor]:
-        losses = {}
-        s = student_logits.float()
-        if self.alpha > 0:
-            t = self.temperature
-            log_p_s = F.log_softmax(s / t, dim=1)
-            log_p_t = F.log_softmax(teacher_logits.detach().float() / t, 1)
-            kl = F.kl_div(log_p_s, log_p_t, reduction='batchmean',
-                          log_target=True)
-            losses['loss_kd'] = self.alpha * t * t * kl
-        if self.ce_weight > 0:
-            losses['loss_ce'] = self.ce_weight * F.cross_entropy(s, labels)
-        return losses
+                teacher_logits: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if self.alpha == 0:
+            return {}
+        t = self.temperature
+        log_p_s = F.log_softmax(student_logits.float() / t, dim=1)
+        log_p_t = F.log_softmax(teacher_logits.detach().float() / t, dim=1)
+        kl = F.kl_div(
+            log_p_s, log_p_t, reduction='batchmean', log_target=True)
+        return {'loss_kd': self.alpha * t * t * kl}

@@ -1,0 +1,3 @@
+from .conv_connector import ConvConnector
+
+__all__ = ['ConvConnector']
