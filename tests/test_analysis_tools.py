@@ -8,6 +8,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from typing import List, Optional
 
 import matplotlib.image as mpimg
 import pytest
@@ -18,6 +19,8 @@ from mmpkkd.analysis import (ENERGY_PJ, count_ops, energy_pj,
                              networks_to_compare, plot_curves,
                              twin_config_path)
 from mmpkkd.analysis.features import select_pairs
+from mmpkkd.models.layers import Adder2d
+from mmpkkd.ops import adder2d_reference
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PKKD_DIGITS = 'configs/pkkd/resnet20_digits.py'
@@ -171,7 +174,8 @@ def test_totals_match_mmengine_flop_analyzer(r20_reports):
 
 def test_energy_is_the_45nm_formula(r20_reports):
     assert ENERGY_PJ == {'fp32': dict(add=0.9, mult=3.7),
-                         'int32': dict(add=0.1, mult=3.1)}
+                         'int32': dict(add=0.1, mult=3.1),
+                         'int8': dict(add=0.03, mult=0.2)}
     assert energy_pj(10, 20, 'fp32') == pytest.approx(10 * 3.7 + 20 * 0.9)
     with pytest.raises(ValueError, match='precision'):
         energy_pj(1, 1, 'fp16')
@@ -188,6 +192,29 @@ def test_energy_is_the_45nm_formula(r20_reports):
     assert f'| multiplications | {cnn.mults:,} | {ann.mults:,} |' in text
 
 
+def test_int8_energy_by_hand(r20_reports):
+    """layer1.0.conv1 (2,359,296 MACs) at 45 nm int8: add 0.03 pJ, mult
+    0.2 pJ (Horowitz 2014), beside fp32."""
+    cnn, ann = r20_reports['CNN'][1], r20_reports['ANN'][1]
+    conv = cnn.layer('backbone.layer1.0.conv1')
+    adder = ann.layer('backbone.layer1.0.conv1')
+    # CNN: 2,359,296 mults + 2,359,296 adds
+    assert conv.energy_pj('int8') == pytest.approx(542638.08)
+    # ANN: 4,718,592 adds, no mults
+    assert adder.energy_pj('int8') == pytest.approx(141557.76)
+    assert adder.energy_pj('fp32') == pytest.approx(4246732.8)
+    text = format_markdown([cnn, ann])
+    assert '| energy int8 (uJ) |' in text
+    assert '| energy int8 / CNN |' in text
+    header = text.split('## Per layer', 1)[1].strip().splitlines()[0]
+    assert 'CNN uJ fp32 | CNN uJ int32 | CNN uJ int8' in header
+    row = next(line for line in text.splitlines()
+               if line.startswith('| backbone.layer1.0.conv1 |'))
+    # CNN columns: ..., 0.543 uJ int8; ANN: 4.247 uJ fp32, ..., 0.142 int8
+    assert row.endswith('| 0.543 | Adder2d | 0 | 4,718,592 | 2,359,296 | '
+                        '2,304 | 4.247 | 0.472 | 0.142 |')
+
+
 def test_count_ops_cli_pkkd_reports_teacher_and_student(tmp_path, capsys):
     out = str(tmp_path / 'ops.md')
     text = load_tool('count_ops').main(
@@ -198,6 +225,39 @@ def test_count_ops_cli_pkkd_reports_teacher_and_student(tmp_path, capsys):
     assert '| | CNN | ANN |' in text
     assert '| backbone.layer1.0.conv1 | 16x32x32 | Conv2d |' in text
     assert '2 adds (subtract + accumulate) + 1 abs' in text
+
+
+@torch.library.custom_op('mmpkkd_test::adder2d_renamed', mutates_args=())
+def _renamed_adder2d(x: torch.Tensor, w: torch.Tensor,
+                     bias: Optional[torch.Tensor],
+                     padding: List[int]) -> torch.Tensor:
+    """The adder op under a kind no op handle names (as a torch.library
+    op would trace)."""
+    return adder2d_reference(x, w, bias, 1, padding)
+
+
+class _TwoAdders(torch.nn.Module):
+    """A renamed adder op (no bias) + an Adder2d with a bias, summed."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3))
+        self.layer = Adder2d(3, 4, 3, stride=1, padding=1, bias=True)
+
+    def forward(self, x):
+        return _renamed_adder2d(x, self.weight, None, [1, 1]) + self.layer(x)
+
+
+def test_adder_counted_under_any_traced_name():
+    report = count_ops(_TwoAdders(), (3, 5, 5))
+    macs = 4 * 5 * 5 * 3 * 3 * 3  # per op: 100 outputs x 27 taps
+    own, layer = report.layer('[elementwise]'), report.layer('layer')
+    # renamed op: 2 adds + 1 abs per MAC; then the + of the two outputs
+    assert (own.mults, own.adds, own.sign_ops) == (0, 2 * macs + 100, macs)
+    # Adder2d with bias: + 1 add per output
+    assert (layer.mults, layer.adds, layer.sign_ops) == (0, 2 * macs + 100,
+                                                         macs)
+    assert report.macs == 2 * macs and report.uncounted == []
 
 
 @pytest.mark.parametrize('tool', TOOLS)
@@ -279,3 +339,18 @@ def test_plot_curves_classifier_and_resumed_runs(tmp_path):
     assert_png(info.path)
     with pytest.raises(FileNotFoundError, match='scalars.json'):
         load_curves(str(tmp_path / 'missing'))
+
+
+def test_curves_tolerate_a_cut_off_last_line(tmp_path):
+    """A run killed while writing leaves half a line: it is dropped; a bad
+    line elsewhere is an error."""
+    path = tmp_path / 'scalars.json'
+    lines = [json.dumps(dict(lr=0.1, loss=2.0, epoch=1, iter=1, step=1)),
+             json.dumps({'accuracy/top1': 50.0, 'step': 1})]
+    path.write_text('\n'.join(lines) + '\n{"lr": 0.1, "lo')
+    curves = load_curves(str(path))
+    assert curves.val == {'accuracy/top1': [(1, 50.0)]}
+    assert curves.train == {'loss': [(1, 2.0)]}
+    path.write_text('{"lr": 0.1, "lo\n' + '\n'.join(lines) + '\n')
+    with pytest.raises(ValueError, match='line 1 is not JSON'):
+        load_curves(str(path))

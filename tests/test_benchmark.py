@@ -1,36 +1,56 @@
-"""The benchmark script runs end to end (numbers are not asserted: timing
-belongs in the script's report, not in tests)."""
+"""The benchmark scripts run end to end (numbers are not asserted: timing
+belongs in the scripts' reports, not in tests)."""
+import importlib.util
 import json
 import os
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SCRIPT = osp.join(REPO, 'tools', 'analysis', 'benchmark_adder.py')
 
 
-def run(*args):
+def run(script, *args):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'analysis', script), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout
 
 
-def test_layers_and_networks_in_one_run(tmp_path):
+def test_layer_benchmark(tmp_path):
     out = str(tmp_path / 'bench.json')
-    stdout = run('--shapes', 'resnet20', '--layers', 'r20.s3.down1x1',
-                 '--batch-resnet20', '4', '--repeat', '1', '--warmup', '0',
-                 '--orig-repeat', '1', '--networks', '--net-batch', '2',
-                 '--net-repeat', '1', '--threads', '1', '--json', out)
+    run('benchmark_adder.py', '--shapes', 'resnet20', '--layers',
+        'r20.s3.down1x1', '--batch-resnet20', '4', '--repeat', '1',
+        '--warmup', '0', '--orig-repeat', '1', '--threads', '1', '--json',
+        out)
     result = json.load(open(out))
     (layer, ) = result['layers']
     assert set(layer['results']) == {'ours', 'conv', 'original'}
     for impl in layer['results'].values():
         assert impl['fwd']['time_ms'] > 0 and impl['fwdbwd']['time_ms'] > 0
-    nets = {r['network']: r for r in result['networks']}
+        assert impl['fwd']['peak_bytes'] is not None
+
+
+def test_network_benchmark(tmp_path):
+    out = str(tmp_path / 'bench_net.json')
+    stdout = run('benchmark_network.py', '--batch', '2', '--repeat', '1',
+                 '--threads', '1', '--json', out)
+    nets = {r['network']: r for r in json.load(open(out))['networks']}
     assert set(nets) == {'CNN', 'ANN', 'PKKD'}
     for r in nets.values():
         assert r['images_per_s'] > 0 and r['peak_mem_mb'] is not None
     assert 'Whole-network training throughput' in stdout
+
+
+def test_layer_benchmark_points_to_network_script(capsys):
+    path = osp.join(REPO, 'tools', 'analysis', 'benchmark_adder.py')
+    spec = importlib.util.spec_from_file_location('_benchmark_adder', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit):
+        script.parse_args(['--networks'])
+    assert 'tools/analysis/benchmark_network.py' in capsys.readouterr().err

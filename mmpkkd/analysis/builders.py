@@ -1,4 +1,5 @@
 """Build the networks of a config for analysis: twins, distillers, inputs."""
+import argparse
 import os.path as osp
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
@@ -8,6 +9,7 @@ from mmengine.registry import DefaultScope
 
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.registry import MODELS
+from mmpkkd.utils import load_config
 
 #: Twin folders: a config in ``configs/ann/`` has its CNN in ``configs/cnn/``
 #: under the same file name, and the other way round.
@@ -21,16 +23,17 @@ class NamedModel(NamedTuple):
     model: nn.Module
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file, with ``--cfg-options`` style overrides."""
+def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config as ``tools/train.py`` and ``tools/test.py`` do
+    (:func:`mmpkkd.utils.load_config`, ``--cfg-options`` applied), with no
+    work dir or launcher given."""
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'Config {path!r} not found; pass a file such as '
             'configs/ann/resnet20_cifar10.py.')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    return load_config(
+        argparse.Namespace(config=path, cfg_options=cfg_options,
+                           work_dir=None, launcher='none'))
 
 
 def build_model(model_cfg: dict) -> nn.Module:
@@ -88,7 +91,7 @@ def networks_to_compare(path: str,
         or ``ANN`` by whether they contain adder layers) and notes for the
         report (e.g. a twin that was not found).
     """
-    cfg = load_config(path, cfg_options)
+    cfg = read_config(path, cfg_options)
     notes = []
     if is_distiller_cfg(cfg.model):
         found = [(f'{path} (teacher)', build_model(cfg.model.teacher)),
@@ -107,7 +110,7 @@ def networks_to_compare(path: str,
                 notes.append(f'No twin config {twin}; only {path} is '
                              'reported.')
             else:
-                found.append((twin, build_model(load_config(twin).model)))
+                found.append((twin, build_model(read_config(twin).model)))
     named = [
         NamedModel('ANN' if is_adder_net(model) else 'CNN', source, model)
         for source, model in found

@@ -13,8 +13,13 @@ merged in time order; a later run overrides the steps it repeats.
 import glob
 import json
 import os.path as osp
+import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+
+from mmpretrain.utils import load_json_log
+
+from .plotting import FigureInfo, pyplot, save_figure
 
 #: Keys of training lines that are bookkeeping, not loss terms.
 _NOT_LOSSES = ('lr', 'data_time', 'time', 'epoch', 'iter', 'step',
@@ -63,19 +68,34 @@ def find_scalar_files(work_dir: str, latest_only: bool = False
     return files[-1:] if latest_only else files
 
 
-def _read_lines(path: str) -> List[dict]:
+def read_scalars(path: str) -> Dict[str, List[dict]]:
+    """``train`` and ``val`` lines of one ``scalars.json``, as
+    :func:`mmpretrain.utils.load_json_log` reads them, except that the last
+    line may be cut off (a run killed while writing it): it is dropped.
+
+    Example:
+        >>> logs = read_scalars('work_dirs/r20/20240101_000000/vis_data/'
+        ...                     'scalars.json')
+        >>> logs['val'][0]
+        {'accuracy/top1': 10.0, 'step': 1}
+    """
+    try:
+        return load_json_log(path)
+    except json.JSONDecodeError:
+        pass
     with open(path) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    records = []
-    for number, line in enumerate(lines, 1):
+        lines = f.readlines()
+    # load_json_log reads a path: give it the lines before the cut-off one
+    with tempfile.TemporaryDirectory() as folder:
+        complete = osp.join(folder, 'scalars.json')
+        with open(complete, 'w') as f:
+            f.writelines(lines[:-1])
         try:
-            records.append(json.loads(line))
+            return load_json_log(complete)
         except json.JSONDecodeError as err:
-            if number == len(lines):  # a run killed while writing
-                break
-            raise ValueError(f'{path}: line {number} is not JSON ({err}); '
-                             'is this an MMEngine scalars.json?')
-    return records
+            raise ValueError(
+                f'{path}: line {err.lineno} is not JSON ({err.msg}); is this '
+                'an MMEngine scalars.json?') from err
 
 
 def _iters_per_epoch(train: List[dict]) -> Optional[float]:
@@ -108,9 +128,9 @@ def load_curves(work_dir: str, latest_only: bool = False) -> Curves:
     val_points: Dict[str, Dict[float, float]] = {}
     for path in find_scalar_files(work_dir, latest_only):
         curves.runs.append(path)
-        records = _read_lines(path)
-        train = [r for r in records if 'loss' in r]
-        val = [r for r in records if 'loss' not in r and 'step' in r]
+        logs = read_scalars(path)
+        train = [r for r in logs['train'] if 'loss' in r]
+        val = [r for r in logs['val'] if 'step' in r]
         by_epoch = bool(train) and all('epoch' in r and 'iter' in r
                                        for r in train)
         ipe = _iters_per_epoch(train) if by_epoch else None
@@ -149,7 +169,7 @@ def _label(key: str, distillation: bool) -> str:
     return 'loss (total)' if key == 'loss' else key
 
 
-def plot_curves(curves: Curves, path: str, title: str = ''):
+def plot_curves(curves: Curves, path: str, title: str = '') -> FigureInfo:
     """Two panels: validation metrics and training loss terms vs epoch.
 
     Args:
@@ -164,8 +184,7 @@ def plot_curves(curves: Curves, path: str, title: str = ''):
         >>> plot_curves(load_curves('work_dirs/pkkd'), 'curves.png').num_panels
         2
     """
-    from .features import _finish, _pyplot
-    plt = _pyplot()
+    plt = pyplot()
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
     distil = curves.is_distillation
     for key, points in curves.val.items():
@@ -192,4 +211,4 @@ def plot_curves(curves: Curves, path: str, title: str = ''):
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _finish(fig, path, panels=2)
+    return save_figure(fig, path, panels=2)

@@ -1,13 +1,13 @@
 """Whole-network training throughput of CNN, ANN and PKKD configs."""
-import statistics
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
+from torch.utils.benchmark import Timer
 
-from .builders import build_model, load_config
+from .builders import build_model, read_config
 
 #: The three networks compared by default: the CNN, its ANN twin, and PKKD
 #: training both at once (teacher + student + connectors).
@@ -16,11 +16,6 @@ DEFAULT_NETWORKS = {
     'ANN': 'configs/ann/resnet20_cifar10.py',
     'PKKD': 'configs/pkkd/resnet20_cifar10.py',
 }
-
-
-def _sync(device: str) -> None:
-    if device == 'cuda':
-        torch.cuda.synchronize()
 
 
 def make_train_step(config: str, batch: int, device: str,
@@ -35,11 +30,12 @@ def make_train_step(config: str, batch: int, device: str,
         ...                        'cpu')
         >>> step()  # forward, backward and SGD update of 8 images
     """
-    cfg = load_config(config)
+    cfg = read_config(config)
     model_cfg = cfg.model.to_dict()
     model_cfg.pop('data_preprocessor', None)  # inputs are pre-normalised
     model = build_model(model_cfg).to(device).train()
-    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    with DefaultScope.overwrite_default_scope('mmpkkd'):  # our wrappers
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
     num_classes = cfg.data_preprocessor.num_classes
     g = torch.Generator().manual_seed(0)
     inputs = torch.randn(batch, 3, image_size, image_size, generator=g)
@@ -61,28 +57,25 @@ def make_train_step(config: str, batch: int, device: str,
 def measure_throughput(config: str,
                        batch: int = 64,
                        device: str = 'cpu',
-                       repeat: int = 5,
-                       warmup: int = 2) -> Dict[str, Optional[float]]:
-    """Images/s (median over ``repeat`` steps) and CUDA peak memory.
+                       repeat: int = 5) -> Dict[str, Optional[float]]:
+    """Training images/s of ``config``, timed by
+    :class:`torch.utils.benchmark.Timer`: the mean of ``repeat`` steps
+    after its two warm-up steps, with the current number of threads.
 
     Returns:
         dict: ``images_per_s``, ``step_s`` and ``peak_mem_mb`` (CUDA only;
         None on CPU, where the caller measures the process instead).
+
+    Example:
+        >>> sorted(measure_throughput('configs/cnn/resnet20_cifar10.py', 8))
+        ['images_per_s', 'peak_mem_mb', 'step_s']
     """
     step = make_train_step(config, batch, device)
-    for _ in range(warmup):
-        step()
     if device == 'cuda':
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    times: List[float] = []
-    for _ in range(repeat):
-        _sync(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    step_s = statistics.median(times)
+    timer = Timer(stmt='step()', globals=dict(step=step),
+                  num_threads=torch.get_num_threads())
+    step_s = timer.timeit(repeat).mean  # syncs CUDA around the steps
     peak = (torch.cuda.max_memory_allocated() / 2**20
             if device == 'cuda' else None)
     return dict(images_per_s=batch / step_s, step_s=step_s, peak_mem_mb=peak)

@@ -13,7 +13,8 @@ image (no per-network tables). Counting convention:
   bias = 1 add per output; linear = 1 mult + 1 add per MAC; pooling and
   residual additions are counted too;
 * energy, 45 nm (Horowitz 2014): fp32 add 0.9 pJ, mult 3.7 pJ; int32 add
-  0.1 pJ, mult 3.1 pJ.
+  0.1 pJ, mult 3.1 pJ; int8 add 0.03 pJ, mult 0.2 pJ (every operation
+  priced at 8 bits, accumulators included: a lower bound for an int8 net).
 
 Examples::
 
@@ -23,7 +24,6 @@ Examples::
 """
 import argparse
 import os.path as osp
-import sys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,17 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    try:
-        import mmpkkd  # noqa: F401
-    except ImportError:  # run from a source checkout without installing
-        sys.path.insert(
-            0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
     from mmpkkd.analysis import (count_ops, default_input_shape,
-                                 format_markdown, load_config,
-                                 networks_to_compare)
+                                 format_markdown, networks_to_compare,
+                                 read_config)
 
     shape = tuple(args.shape) if args.shape else default_input_shape(
-        load_config(args.config, args.cfg_options))
+        read_config(args.config, args.cfg_options))
     networks, notes = networks_to_compare(
         args.config, twin=args.twin, with_twin=not args.no_twin,
         cfg_options=args.cfg_options)

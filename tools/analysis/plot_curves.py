@@ -15,7 +15,6 @@ Examples::
 """
 import argparse
 import os.path as osp
-import sys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,12 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        import mmpkkd  # noqa: F401
-    except ImportError:  # run from a source checkout without installing
-        sys.path.insert(
-            0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmpkkd.analysis.curves import load_curves, plot_curves
+    from mmpkkd.analysis import load_curves, plot_curves
 
     curves = load_curves(args.work_dir, latest_only=args.latest)
     out = args.out or osp.join(

@@ -18,8 +18,6 @@ Examples::
         --weights all --out-dir work_dirs/vis
 """
 import argparse
-import os.path as osp
-import sys
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,12 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        import mmpkkd  # noqa: F401
-    except ImportError:  # run from a source checkout without installing
-        sys.path.insert(
-            0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-    from mmpkkd.analysis.features import visualize_features
+    from mmpkkd.analysis import visualize_features
 
     figures = visualize_features(
         args.config, args.checkpoint, args.out_dir, layers=args.layers,
