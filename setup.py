@@ -92,8 +92,7 @@ setup(
     long_description=open(osp.join(ROOT, 'README.md')).read()
     if osp.exists(osp.join(ROOT, 'README.md')) else '',
     long_description_content_type='text/markdown',
-    license='Apache License 2.0',
-    classifiers=['License :: OSI Approved :: Apache Software License'],
+    license='Apache-2.0',  # SPDX expression; the text is in LICENSE
     python_requires='>=3.9',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     include_package_data=True,
