@@ -14,9 +14,11 @@ class RNGStateHook(Hook):
     """Make ``--resume`` continue exactly where the checkpoint was written.
 
     MMEngine seeds the generators once at start-up, so after a resume the
-    data augmentations (numpy / python ``random``) and any torch sampling
-    would replay the first epoch's random numbers instead of continuing
-    the sequence. This hook stores the Python, numpy and torch (CPU and
+    training process's own random draws (dropout, Mixup/CutMix, any torch
+    sampling) would replay the first epoch's random numbers instead of
+    continuing the sequence. (Data augmentations do not depend on it: the
+    ``SeededSampler`` seeds each sample from (seed, epoch, index), in the
+    main process or a worker alike.) This hook stores the Python, numpy and torch (CPU and
     CUDA) generator states in ``checkpoint['rng_state']`` and restores them
     when resuming. The states are plain tensors, arrays and tuples, so the
     safe checkpoint loader accepts them. In distributed runs the state of
