@@ -1,15 +1,12 @@
 """PKKD: kernels, losses, hook capture, teacher isolation, build errors."""
-import copy
 import math
-import os.path as osp
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmpretrain.structures import DataSample
+from pkkd_helpers import batch, pkkd_cfg
 
 from mmpkkd.evaluation import TeacherAccuracy
 from mmpkkd.models.distillers import (FeatureCapture, GaussianKernel,
@@ -18,29 +15,11 @@ from mmpkkd.models.layers import Adder2d
 from mmpkkd.models.losses import BlendKDLoss, KernelFeatureLoss
 from mmpkkd.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 
 @pytest.fixture(autouse=True)
 def mmpkkd_scope():
     with DefaultScope.overwrite_default_scope('mmpkkd'):
         yield
-
-
-def pkkd_cfg(**overrides) -> dict:
-    cfg = Config.fromfile(osp.join(REPO, 'configs/pkkd/resnet20_digits.py'))
-    model = copy.deepcopy(cfg.model.to_dict())
-    model['data_preprocessor'] = dict(cfg.data_preprocessor)
-    model.update(overrides)
-    return model
-
-
-def batch(n: int = 4, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(n, 3, 32, 32, generator=g)
-    labels = torch.randint(0, 10, (n, ), generator=g)
-    samples = [DataSample().set_gt_label(int(y)) for y in labels]
-    return inputs, samples
 
 
 def patches(x, module):

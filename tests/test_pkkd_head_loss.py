@@ -1,6 +1,4 @@
 """PKKD supervised terms: each network's own head loss, hard or soft labels."""
-import copy
-import os.path as osp
 
 import pytest
 import torch
@@ -10,12 +8,9 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import set_random_seed
-from mmpretrain.structures import DataSample
+from pkkd_helpers import DIGITS_PKKD, batch, pkkd_cfg
 
 from mmpkkd.registry import DATASETS, MODELS
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs/pkkd/resnet20_digits.py')
 
 
 @pytest.fixture(autouse=True)
@@ -24,30 +19,20 @@ def mmpkkd_scope():
         yield
 
 
-def pkkd_cfg(student_loss=None, teacher_loss=None, **overrides) -> dict:
-    cfg = Config.fromfile(CONFIG)
-    model = copy.deepcopy(cfg.model.to_dict())
-    model['data_preprocessor'] = cfg.data_preprocessor.to_dict()
+def head_loss_cfg(student_loss=None, teacher_loss=None, **overrides):
+    model = pkkd_cfg(**overrides)
     if student_loss is not None:
         model['student']['head']['loss'] = student_loss
     if teacher_loss is not None:
         model['teacher']['head']['loss'] = teacher_loss
-    model.update(overrides)
     return model
 
 
 def seeded_model(**kwargs):
     torch.manual_seed(0)
-    model = MODELS.build(pkkd_cfg(**kwargs))
+    model = MODELS.build(head_loss_cfg(**kwargs))
     model.init_weights()
     return model.train()
-
-
-def batch(n: int = 6):
-    g = torch.Generator().manual_seed(1)
-    inputs = torch.randn(n, 3, 32, 32, generator=g)
-    labels = torch.randint(0, 10, (n, ), generator=g)
-    return inputs, [DataSample().set_gt_label(int(y)) for y in labels]
 
 
 def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> float:
@@ -58,7 +43,7 @@ def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> float:
 
 def test_label_smoothing_on_student_head_changes_its_loss_exactly():
     eps = 0.1
-    inputs, samples = batch()
+    inputs, samples = batch(6, seed=1)
     labels = torch.tensor([int(s.gt_label) for s in samples])
     plain = seeded_model()
     smooth = seeded_model(
@@ -80,7 +65,7 @@ def test_label_smoothing_on_student_head_changes_its_loss_exactly():
 
 
 def test_head_loss_weight_and_teacher_head_loss_are_used():
-    inputs, samples = batch()
+    inputs, samples = batch(6, seed=1)
     plain = seeded_model()(inputs, samples, mode='loss')
     weighted = seeded_model(
         student_loss=dict(type='CrossEntropyLoss', loss_weight=0.25),
@@ -108,7 +93,7 @@ def test_mixup_pkkd_config_trains_on_digits_with_soft_targets():
     """mmpretrain-style ``train_cfg.augments`` on the distiller: both heads
     get Mixup's ``gt_score``, and a few optimizer steps run on digits."""
     set_random_seed(0)
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(DIGITS_PKKD)
     cfg.model.train_cfg = dict(augments=[dict(type='Mixup', alpha=1.0)])
     cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(cfg.model)

@@ -1,15 +1,12 @@
 """PKKD options: sigma per layer, the underflow warning, connector sides."""
-import copy
 import math
-import os.path as osp
 import warnings
 
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmpretrain.structures import DataSample
+from pkkd_helpers import batch, pkkd_cfg
 
 from mmpkkd.models.connectors import ConvConnector
 from mmpkkd.models.distillers import (KernelUnderflowWarning, LaplaceKernel,
@@ -18,7 +15,6 @@ from mmpkkd.models.distillers import (KernelUnderflowWarning, LaplaceKernel,
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LAYERS = ['backbone.layer1.2.conv2', 'backbone.layer2.2.conv2',
           'backbone.layer3.2.conv2']
 
@@ -27,20 +23,6 @@ LAYERS = ['backbone.layer1.2.conv2', 'backbone.layer2.2.conv2',
 def mmpkkd_scope():
     with DefaultScope.overwrite_default_scope('mmpkkd'):
         yield
-
-
-def pkkd_cfg(**overrides) -> dict:
-    cfg = Config.fromfile(osp.join(REPO, 'configs/pkkd/resnet20_digits.py'))
-    model = copy.deepcopy(cfg.model.to_dict())
-    model['data_preprocessor'] = cfg.data_preprocessor.to_dict()
-    model.update(overrides)
-    return model
-
-
-def batch(n: int = 4):
-    g = torch.Generator().manual_seed(0)
-    inputs = torch.randn(n, 3, 32, 32, generator=g)
-    return inputs, [DataSample().set_gt_label(i % 10) for i in range(n)]
 
 
 def adder_record(xs):
