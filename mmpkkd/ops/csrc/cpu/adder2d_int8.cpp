@@ -210,6 +210,12 @@ void quantize_run(const float* src, int64_t n, float inv_scale,
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
                      _mm_xor_si128(_mm_packs_epi16(w0, w1), flip));
   }
+  for (; i + 4 <= n; i += 4) {
+    const __m128i w0 = _mm_packs_epi32(conv4(src + i), zp);
+    const int32_t four =
+        _mm_cvtsi128_si32(_mm_xor_si128(_mm_packs_epi16(w0, w0), flip));
+    std::memcpy(dst + i, &four, 4);
+  }
 #endif
   for (; i < n; ++i) dst[i] = quantize_one(src[i], inv_scale, zero_point);
 }
