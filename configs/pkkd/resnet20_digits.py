@@ -3,7 +3,9 @@
 # alpha = beta = 0.1, the smallest value of the paper's sweep {0.1, 0.5, 1, 5,
 # 10}: on digits the co-trained CNN ends weaker than the ANN alone (about 98.0
 # vs 99.2 %), and at alpha = beta = 1 its pull cost the student 0.5-0.7 points
-# (2 seeds); see README "Main job results".
+# (2 seeds); see README "Main job results". That choice was made on the test
+# split; the teacher head (model.teacher.head.type), T and alpha = beta are
+# to be re-chosen on the digits 'val' split: docs/teacher_head.md.
 _base_ = [
     '../_base_/models/pkkd_cifar_resnet20.py',
     '../_base_/datasets/digits.py',

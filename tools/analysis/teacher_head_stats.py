@@ -8,6 +8,7 @@ Training images are read without augmentation.
 * the teacher's logit scale (per-image standard deviation over classes);
 * the entropy of its softened distribution ``p_t^T`` (as a fraction of
   ``log(num_classes)``; 1 = uniform) and its top probability, per ``T``;
+* how far ``p_t^T`` is from uniform (total-variation distance);
 * the batch dependence of ``p_t^T``: the same images are placed in
   ``--shuffles`` different random batches; the mean total-variation distance
   of each image's ``p_t^T`` from its mean over batches (BatchNorm in train
@@ -108,6 +109,9 @@ def measure(cfg: Config, checkpoint: str, temperatures: List[float],
         out[f'T{temp:g}_teacher_entropy'] = (
             entropy.mean().item() / math.log(num_classes))
         out[f'T{temp:g}_teacher_top_prob'] = p_t.max(1).values.mean().item()
+        # how far the targets are from uniform: the information they carry
+        out[f'T{temp:g}_teacher_tv_from_uniform'] = (
+            0.5 * (p_t - 1.0 / num_classes).abs().sum(1).mean().item())
         kd_grad = alpha * temp * ((s / temp).softmax(1) - p_t)
         out[f'T{temp:g}_kd_grad_norm'] = kd_grad.norm(dim=1).mean().item()
         out[f'T{temp:g}_kd_over_ce_grad'] = (
