@@ -110,6 +110,14 @@ def test_collect_stats_pairs_bn_that_reads_the_adder():
     assert stats['0'].num_samples == 1
 
 
+def test_quantize_checks_its_arguments():
+    net = nn.Sequential(Adder2d(3, 4, 1), nn.BatchNorm2d(4)).eval()
+    with pytest.raises(ValueError, match='max_samples'):
+        quantize_int8(net, [torch.rand(1, 3, 4, 4)], max_samples=0)
+    with pytest.raises(ValueError, match='clip_levels'):
+        quantize_int8(net, [torch.rand(1, 3, 4, 4)], clip_levels=(1.5, ))
+
+
 def test_collect_stats_needs_adders_and_batches():
     with pytest.raises(ValueError, match='no Adder2d'):
         collect_stats(nn.Conv2d(3, 3, 1), [torch.randn(1, 3, 4, 4)])

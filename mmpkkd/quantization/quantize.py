@@ -92,6 +92,13 @@ def quantize_int8(model: nn.Module,
         >>> qnet(torch.randn(2, 3, 32, 32), mode='tensor').shape
         torch.Size([2, 10])
     """
+    if max_samples < 1:
+        raise ValueError('quantize_int8: max_samples must be >= 1 (images '
+                         f'kept per layer to choose the clip), got '
+                         f'{max_samples}')
+    if not clip_levels or not all(0 < lv <= 1 for lv in clip_levels):
+        raise ValueError('quantize_int8: clip_levels must be quantile levels '
+                         f'in (0, 1], got {clip_levels!r}')
     float_model = classifier_of(model)
     qmodel = copy.deepcopy(float_model).cpu().eval()
     stats = collect_stats(qmodel, (x.cpu() for x in calib_inputs),
