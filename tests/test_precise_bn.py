@@ -1,10 +1,10 @@
 """Validation on BN statistics recomputed for the current weights.
 
 Every shipped config runs mmpretrain's PreciseBNHook before validation and
-checkpointing. For a PKKD distiller the hook's forward (``mode='tensor'``)
-is the student's, so the student's BN statistics must come out as the
-average over batches of each BN input's batch mean/variance, computed here
-independently with forward hooks.
+checkpointing. For a PKKD distiller the hook's forward (``mode='tensor'`` in train mode)
+runs the student and the co-trained teacher, so the BN statistics of both
+must come out as the average over batches of each BN input's batch
+mean/variance, computed here independently with forward hooks.
 """
 import glob
 import os.path as osp
@@ -36,7 +36,7 @@ def test_every_config_recomputes_bn_before_validation(path):
     assert precise[0]['priority'] == 'ABOVE_NORMAL'
 
 
-def test_student_bn_statistics_are_the_batch_average():
+def test_student_and_teacher_bn_statistics_are_the_batch_average():
     init_default_scope('mmpkkd')
     cfg = Config.fromfile(
         osp.join(REPO, 'configs', 'pkkd', 'resnet20_digits.py'))
@@ -54,24 +54,29 @@ def test_student_bn_statistics_are_the_batch_average():
     teacher_bn = model.teacher.backbone.layer2[0].bn1
 
     # reference: each batch's mean / unbiased variance of the BN input
-    seen = []
-    handle = bn.register_forward_pre_hook(
-        lambda m, args: seen.append(args[0].detach().double()))
+    seen = {bn: [], teacher_bn: []}
+    handles = [
+        layer.register_forward_pre_hook(
+            lambda m, args: seen[m].append(args[0].detach().double()))
+        for layer in seen
+    ]
     with torch.no_grad():
         for data in batches:
-            model(**model.data_preprocessor(data, False))
-    handle.remove()
-    want_mean = torch.stack([f.mean((0, 2, 3)) for f in seen]).mean(0)
-    want_var = torch.stack(
-        [f.transpose(0, 1).flatten(1).var(1, unbiased=True)
-         for f in seen]).mean(0)
+            data = model.data_preprocessor(data, False)
+            model.student(data['inputs'], mode='tensor')
+            model.teacher(data['inputs'], mode='tensor')
+    for handle in handles:
+        handle.remove()
 
-    bn.running_mean.fill_(123.0)  # stale statistics
-    teacher_before = teacher_bn.running_mean.clone()
+    for layer in seen:
+        layer.running_mean.fill_(123.0)  # stale statistics
     update_bn_stats(model, loader, num_samples=18, logger='silent')
-    torch.testing.assert_close(
-        bn.running_mean.double(), want_mean, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(
-        bn.running_var.double(), want_var, rtol=1e-4, atol=1e-4)
-    # the teacher is not run in tensor mode: its statistics stay as they are
-    torch.testing.assert_close(teacher_bn.running_mean, teacher_before)
+    for layer, feats in seen.items():
+        want_mean = torch.stack([f.mean((0, 2, 3)) for f in feats]).mean(0)
+        want_var = torch.stack(
+            [f.transpose(0, 1).flatten(1).var(1, unbiased=True)
+             for f in feats]).mean(0)
+        torch.testing.assert_close(
+            layer.running_mean.double(), want_mean, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            layer.running_var.double(), want_var, rtol=1e-4, atol=1e-4)

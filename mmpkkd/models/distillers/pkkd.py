@@ -216,6 +216,12 @@ class PKKDDistiller(BaseModel):
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
+            if self.training and self.teacher_trainable:
+                # BN recalibration (PreciseBNHook) forwards the model in
+                # train mode with mode='tensor': run the co-trained teacher
+                # too, so that its BN statistics are recomputed as well
+                with torch.no_grad():
+                    self.teacher(inputs, mode='tensor')
             return self.student(inputs, mode='tensor')
         raise RuntimeError(f'Invalid mode {mode!r}: use loss, predict or '
                            'tensor.')
