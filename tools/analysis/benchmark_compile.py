@@ -29,31 +29,21 @@ import json
 import os.path as osp
 import platform
 import statistics
-import sys
 import time
 from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+import mmpkkd  # noqa: F401  (registers modules)
+from mmpkkd.models import rescale_adder_grads
+from mmpkkd.ops import native_available
+from mmpkkd.registry import MODELS
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-try:
-    import mmpkkd  # noqa: F401
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, REPO)
-    import mmpkkd  # noqa: F401
-
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-
-from mmpkkd.ops import native_available  # noqa: E402
-from mmpkkd.registry import MODELS  # noqa: E402
-
-try:  # AdderNet's adaptive learning rate, applied between backward and step
-    from mmpkkd.models import rescale_adder_grads
-except ImportError:  # older layout: the layer rescales in its backward
-    rescale_adder_grads = None
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'ann', 'resnet20_cifar10.py')
 
@@ -84,8 +74,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer,
     opt.zero_grad(set_to_none=True)
     logits = model(x)
     F.cross_entropy(logits, y).backward()
-    if rescale_adder_grads is not None:
-        rescale_adder_grads(opt.param_groups[0]['params'])
+    rescale_adder_grads(opt.param_groups[0]['params'])
     opt.step()
     return logits
 

@@ -30,23 +30,16 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
+
+import mmpkkd  # noqa: F401  (registers modules)
+from mmpkkd.analysis.layer_shapes import select_shapes
+from mmpkkd.analysis.timing import CLOCKS, save_results, time_round_robin
+from mmpkkd.ops import adder2d, adder2d_int8, adder2d_int8_affine
+from mmpkkd.ops import int8 as int8_ops
+from mmpkkd.quantization import build_float_model, load_int8, quantize_int8
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-try:
-    import mmpkkd  # noqa: F401
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, REPO)
-    import mmpkkd  # noqa: F401
-
-from mmengine.config import Config  # noqa: E402
-
-from mmpkkd.analysis.layer_shapes import select_shapes  # noqa: E402
-from mmpkkd.analysis.timing import (CLOCKS, save_results,  # noqa: E402
-                                    time_round_robin)
-from mmpkkd.ops import adder2d, adder2d_int8, adder2d_int8_affine  # noqa
-from mmpkkd.ops import int8 as int8_ops  # noqa: E402
-from mmpkkd.quantization import (build_float_model, load_int8,  # noqa: E402
-                                 quantize_int8)
 
 LAYER_IMPLS = ('conv', 'adder', 'int8', 'int8+q')
 NETWORKS = {

@@ -11,7 +11,8 @@ plugin (:mod:`mmpkkd.ops.onnx_export`).
 CONFIG is the config of the classifier; for a PKKD checkpoint it may be the
 PKKD config (its student is exported) or the matching ANN config. The
 student is taken out of a PKKD checkpoint with
-``tools/model_converters/extract_student.py``'s :func:`extract_student`.
+``mmpkkd.models.distillers.extract_student`` (what
+``tools/model_converters/extract_student.py`` saves).
 
 Example::
 
@@ -23,25 +24,17 @@ Example::
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
 import torch.nn as nn
+from mmengine.config import Config, DictAction
+from mmengine.registry import DefaultScope
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-if REPO not in sys.path:  # tools.* helpers and an uninstalled checkout
-    sys.path.insert(0, REPO)
-
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-
-import mmpkkd  # noqa: E402,F401  (registers modules)
-from mmpkkd.engine import safe_torch_load  # noqa: E402
-from mmpkkd.ops.onnx_export import (ADDER_FORMS, MIN_OPSET,  # noqa: E402
-                                    export_onnx)
-from mmpkkd.registry import MODELS  # noqa: E402
-from tools.model_converters.extract_student import (  # noqa: E402
-    PREFIX, extract_student)
+import mmpkkd  # noqa: F401  (registers modules)
+from mmpkkd.engine import safe_torch_load
+from mmpkkd.models.distillers import STUDENT_PREFIX, extract_student
+from mmpkkd.ops.onnx_export import ADDER_FORMS, MIN_OPSET, export_onnx
+from mmpkkd.registry import MODELS
 
 
 class ClassifierLogits(nn.Module):
@@ -65,7 +58,7 @@ def classifier_config(model_cfg: dict) -> dict:
 def classifier_state_dict(checkpoint: dict) -> dict:
     """The weights of a plain classifier, or the student of a PKKD one."""
     state = checkpoint.get('state_dict', checkpoint)
-    if any(key.startswith(PREFIX) for key in state):
+    if any(key.startswith(STUDENT_PREFIX) for key in state):
         return extract_student(checkpoint)['state_dict']
     return state
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 from typing import Iterator, Tuple
 
@@ -24,15 +23,14 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-try:
-    import mmpkkd  # noqa: F401
-except ImportError:  # run from a source checkout without installing
-    sys.path.insert(0, REPO)
-    import mmpkkd  # noqa: F401
+import mmpkkd  # noqa: F401  (registers modules)
+from mmpkkd.quantization import (
+    build_float_model,
+    classifier_of,
+    quantize_int8,
+    save_int8,
+)
 
-from mmpkkd.quantization import (build_float_model, classifier_of,  # noqa
-                                 quantize_int8, save_int8)
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,34 +14,11 @@ Example:
 import argparse
 import os
 import os.path as osp
-from collections import OrderedDict
 
 import torch
 
 from mmpkkd.engine import safe_torch_load
-
-PREFIX = 'student.'
-
-
-def extract_student(checkpoint: dict) -> dict:
-    """Return ``{'state_dict': ..., 'meta': ...}`` of the student only.
-
-    Raises:
-        KeyError: The checkpoint has no ``student.*`` weights (it is not a
-            PKKD checkpoint).
-    """
-    state = checkpoint.get('state_dict', checkpoint)
-    student = OrderedDict((k[len(PREFIX):], v) for k, v in state.items()
-                          if k.startswith(PREFIX))
-    if not student:
-        prefixes = sorted({k.split('.')[0] for k in state})
-        raise KeyError(
-            'No student.* weights found; this is not a PKKD checkpoint (top '
-            f'level keys: {prefixes}). A plain classifier checkpoint can be '
-            'used with tools/test.py directly.')
-    meta = dict(checkpoint.get('meta', {}))
-    meta['extracted_from'] = 'PKKDDistiller.student'
-    return {'state_dict': student, 'meta': meta}
+from mmpkkd.models.distillers import extract_student
 
 
 def main() -> None:
