@@ -32,7 +32,6 @@ from mmpkkd.quantization import (
 )
 
 
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Int8-quantise the adder layers of a checkpoint.')

@@ -15,6 +15,8 @@ from .underflow import UnderflowMonitor
 
 CONNECTOR_SIDES = ('student', 'teacher', 'both', 'none')
 HEAD = 'head'  # the classifier's head, captured for its logits
+#: training iterations between two underflow checks of the kernel maps
+UNDERFLOW_CHECK_INTERVAL = 100
 
 
 def _named(side: str, head_losses: Dict[str, torch.Tensor]) -> dict:
@@ -155,6 +157,7 @@ class PKKDDistiller(BaseModel):
         self.teacher_connectors = nn.ModuleList()
         self._build_connectors(connector_cfg)
         self.underflow = UnderflowMonitor()
+        self._mid_calls = 0  # the underflow check runs every N-th call
         if not teacher_trainable:
             self.teacher.requires_grad_(False)
 
@@ -267,8 +270,14 @@ class PKKDDistiller(BaseModel):
                 kernel(t_records[name])
                 for kernel, name in zip(self.teacher_kernels, t_names)
             ]
-        self.underflow.check('student', s_names, s_maps, self.student_kernels)
-        self.underflow.check('teacher', t_names, t_maps, self.teacher_kernels)
+        # the check syncs with the device, so it runs on the first call and
+        # then every UNDERFLOW_CHECK_INTERVAL calls, not every iteration
+        if self._mid_calls % UNDERFLOW_CHECK_INTERVAL == 0:
+            self.underflow.check('student', s_names, s_maps,
+                                 self.student_kernels)
+            self.underflow.check('teacher', t_names, t_maps,
+                                 self.teacher_kernels)
+        self._mid_calls += 1
         s_feats, t_feats = [], []
         for i, (s_name, t_name) in enumerate(self.layer_pairs):
             s_feat, t_feat = s_maps[i], t_maps[i]
