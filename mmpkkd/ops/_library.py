@@ -9,9 +9,11 @@ Four operators in the ``mmpkkd`` namespace::
                      int groups, bool[2] output_mask) -> (Tensor, Tensor)
     adder2d_reference / adder2d_reference_backward   (same signatures)
 
-``adder2d`` runs the native kernels of ``mmpkkd._ext`` (which defines the
-two schemas in C++ and registers its CPU and CUDA kernels); ``*_reference``
-runs the pure-PyTorch kernels of :mod:`mmpkkd.ops.reference` on any device.
+``adder2d`` runs the native CPU kernels of ``mmpkkd._ext`` (which defines
+the two schemas in C++) and, on CUDA tensors, the Triton or CUDA C++
+kernels (:mod:`mmpkkd.ops.cuda_backend` registers that choice);
+``*_reference`` runs the pure-PyTorch kernels of
+:mod:`mmpkkd.ops.reference` on any device.
 This module adds what both need to work with autograd, ``torch.compile``,
 ``torch.export`` and ``torch.library.opcheck``:
 
@@ -75,8 +77,6 @@ def _native_registered() -> bool:
 
 
 NATIVE = _native_registered()
-NATIVE_DEVICE_TYPES = (('cpu', 'cuda') if NATIVE and EXT.with_cuda() else
-                       ('cpu', ) if NATIVE else ())
 
 # ------------------------------------------------------------- kernels
 
@@ -116,10 +116,11 @@ def _fallback_kernel(input, weight, bias, stride, padding, dilation, groups):
             f'reference instead. To get the fast kernels, {BUILD_HINT}.')
     elif dev_type == 'cuda':
         _warn_once(
-            'no_cuda', 'mmpkkd.ops.adder2d: mmpkkd._ext was built without '
-            'CUDA kernels; using the slow pure-PyTorch reference on the GPU. '
-            'Rebuild with a CUDA toolkit visible (CUDA_HOME set, or '
-            'FORCE_CUDA=1): `pip install --no-build-isolation -e .`.')
+            'no_cuda', 'mmpkkd.ops.adder2d: no GPU kernels are available '
+            '(triton is not installed and mmpkkd._ext was built without '
+            'CUDA); using the slow pure-PyTorch reference on the GPU. Install '
+            'triton, or rebuild with a CUDA toolkit visible (CUDA_HOME set, '
+            'or FORCE_CUDA=1): `pip install --no-build-isolation -e .`.')
     else:
         _warn_once(
             f'device_{dev_type}', 'mmpkkd.ops.adder2d: no native kernel for '

@@ -1,12 +1,13 @@
 """adder2d: the AdderNet layer's op, ``torch.ops.mmpkkd.adder2d``.
 
 :func:`adder2d` validates its arguments and calls the dispatcher op, whose
-kernels are the compiled ones of ``mmpkkd._ext`` (CPU: AVX-512/AVX2 with
-runtime dispatch; CUDA when the extension was built with it). Where the
-extension is missing -- or was built without CUDA and the input is on a GPU
--- the op runs the pure-PyTorch :func:`mmpkkd.ops.adder2d_reference` kernels
-and warns once (:class:`Adder2dFallbackWarning`) with the command that builds
-it. Registration (fake kernels, autograd, fallback) is in
+kernels are the compiled ones of ``mmpkkd._ext`` on the CPU (AVX-512/AVX2
+with runtime dispatch) and, on CUDA tensors, the Triton kernels of
+:mod:`mmpkkd.ops.adder2d_triton` or the CUDA C++ kernels of ``mmpkkd._ext``
+(:func:`mmpkkd.ops.set_cuda_backend`). Where no compiled kernel serves the
+input the op runs the pure-PyTorch :func:`mmpkkd.ops.adder2d_reference`
+kernels and warns once (:class:`Adder2dFallbackWarning`) with the command
+that builds them. Registration (fake kernels, autograd, fallback) is in
 :mod:`mmpkkd.ops._library`; the op works with ``torch.compile(...,
 fullgraph=True)`` and ``torch.export``.
 """
@@ -16,7 +17,8 @@ import torch
 
 from ._args import IntOrPair, check_adder2d_args
 from ._autocast import autocast_to_fp32
-from ._library import NATIVE_DEVICE_TYPES, Adder2dFallbackWarning
+from ._library import NATIVE, Adder2dFallbackWarning
+from .cuda_backend import cuda_backends_available, get_cuda_backend
 
 __all__ = ['adder2d', 'native_available', 'Adder2dFallbackWarning']
 
@@ -24,7 +26,9 @@ __all__ = ['adder2d', 'native_available', 'Adder2dFallbackWarning']
 def native_available(device: Optional[torch.device] = None) -> bool:
     """Whether the compiled op can run (on ``device``, default CPU)."""
     dev_type = torch.device(device).type if device is not None else 'cpu'
-    return dev_type in NATIVE_DEVICE_TYPES
+    if dev_type == 'cuda':
+        return bool(cuda_backends_available())
+    return dev_type == 'cpu' and NATIVE
 
 
 def adder2d(input: torch.Tensor,
@@ -74,6 +78,9 @@ def adder2d(input: torch.Tensor,
     with ctx:
         geo = check_adder2d_args(input, weight, bias, stride, padding,
                                  dilation, groups)
-        return torch.ops.mmpkkd.adder2d(input, weight, bias, geo.stride,
-                                        geo.padding, geo.dilation,
-                                        geo.groups)
+        # on CUDA the Triton op is called directly (not through adder2d's
+        # CUDA kernel), so that torch.compile sees into its kernels
+        op = (torch.ops.mmpkkd.adder2d_triton if input.is_cuda
+              and get_cuda_backend() == 'triton' else torch.ops.mmpkkd.adder2d)
+        return op(input, weight, bias, geo.stride, geo.padding, geo.dilation,
+                  geo.groups)

@@ -1,5 +1,9 @@
-// Registers adder2d with PyTorch's dispatcher as torch.ops.mmpkkd.adder2d
-// and torch.ops.mmpkkd.adder2d_backward (CPU and, when built, CUDA kernels).
+// Registers adder2d with PyTorch's dispatcher: torch.ops.mmpkkd.adder2d and
+// torch.ops.mmpkkd.adder2d_backward with the CPU kernels, and
+// torch.ops.mmpkkd.adder2d_cuda / adder2d_cuda_backward (same schemas) with
+// the CUDA C++ kernels when built. The CUDA kernel of adder2d itself is
+// registered from Python (mmpkkd/ops/_library.py): it runs the Triton
+// kernels or these CUDA C++ ones, whichever backend is selected.
 //
 // The fake (meta) implementations, the autograd formula and the autocast
 // rule are registered from Python (mmpkkd/ops/_library.py), which also
@@ -19,6 +23,13 @@ TORCH_LIBRARY_FRAGMENT(mmpkkd, m) {
       "adder2d_backward(Tensor grad_output, Tensor input, Tensor weight, "
       "int[2] stride, int[2] padding, int[2] dilation, int groups, "
       "bool[2] output_mask) -> (Tensor, Tensor)");
+  m.def(
+      "adder2d_cuda(Tensor input, Tensor weight, Tensor? bias, "
+      "int[2] stride, int[2] padding, int[2] dilation, int groups) -> Tensor");
+  m.def(
+      "adder2d_cuda_backward(Tensor grad_output, Tensor input, "
+      "Tensor weight, int[2] stride, int[2] padding, int[2] dilation, "
+      "int groups, bool[2] output_mask) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmpkkd, CPU, m) {
@@ -28,7 +39,7 @@ TORCH_LIBRARY_IMPL(mmpkkd, CPU, m) {
 
 #ifdef MMPKKD_WITH_CUDA
 TORCH_LIBRARY_IMPL(mmpkkd, CUDA, m) {
-  m.impl("adder2d", &mmpkkd::adder2d_forward);
-  m.impl("adder2d_backward", &mmpkkd::adder2d_backward);
+  m.impl("adder2d_cuda", &mmpkkd::adder2d_forward);
+  m.impl("adder2d_cuda_backward", &mmpkkd::adder2d_backward);
 }
 #endif

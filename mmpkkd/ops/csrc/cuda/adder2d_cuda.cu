@@ -13,14 +13,14 @@
 //   over the taps (kh, kw) whose output position (ho, wo) exists; x is
 //   X[n, ci, hi, wi] itself, so it is loaded once per output element.
 //   Rows are (ci), columns (n, hi, wi), reduction (co, kh, kw).
-// Weight gradient: the GEMM identity dW = dY X_col^T - W * rowsum(dY), with
-//   X_col built in chunks of images (bounded workspace) and cuBLAS
-//   (at::baddbmm over groups) in full float32: TF32 is switched off for the
-//   call whatever torch.backends.cuda.matmul allows (it costs dW ~1e-3).
+// Weight gradient: the same tiling with rows (co), columns k = (ci, kh, kw)
+//   and the reduction over (n, ho, wo) split into chunks, computing
+//   sum (X_col - W) * dY directly in the tensor's precision (no cuBLAS, so
+//   no TF32 and no process-global setting touched).
 // Every launch is skipped when its grid would be empty (zero-size inputs;
 // CUDA rejects a zero-block grid).
 #include <ATen/ATen.h>
-#include <ATen/Context.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -244,25 +244,113 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// cols[k][(n - n0) * P + p] = X_pad[n, ci, hi, wi] for images [n0, n0 + nb)
-// and all C*KH*KW rows k = (ci, kh, kw) (group g owns rows [g*K, (g+1)*K)).
-template <typename T>
-__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ cols,
-                              Adder2dShape s, int64_t n0, int64_t nb) {
-  const int64_t width = nb * s.P;
-  const int64_t total = s.C * s.KH * s.KW * width;
+// Weight gradient, AdderNet's full-precision form computed directly:
+//   dW[g*COG + co, k] = sum_r (X_col[k, r] - W[g*COG + co, k]) * dY[co, r]
+// over r = (n, ho, wo). Rows are (co), columns k = (ci, kh, kw), and the
+// reduction over r is split into `split` chunks (blockIdx.z = g * split +
+// chunk) so that even late layers with few output tiles fill the GPU; each
+// chunk writes its partial sums to part[chunk], summed afterwards (a fixed
+// order: deterministic, no atomics). No cuBLAS, so no TF32 whatever torch's
+// matmul precision settings say, and no cancellation from the expanded
+// GEMM form (dY X^T - W rowsum(dY)).
+template <typename T, typename TL>
+__global__ void __launch_bounds__(kThreads)
+    backward_weight_kernel(const T* __restrict__ gy, const T* __restrict__ x,
+                           const T* __restrict__ w, T* __restrict__ part,
+                           Adder2dShape s, int64_t split, int64_t chunk) {
+  constexpr int BM = TL::BM, BN = TL::BN, BK = TL::BK, TM = TL::TM,
+                TN = TL::TN, TX = TL::TX, TY = TL::TY;
+  __shared__ T As[BK][BM];  // dY slice: (r, co)
+  __shared__ T Bs[BK][BN];  // X_col slice: (r, k)
+
+  const int tid = threadIdx.x;
+  const int tx = tid % TX, ty = tid / TX;
+  const int64_t g = blockIdx.z / split, part_idx = blockIdx.z % split;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * BN;
+  const int64_t total = s.N * s.P;
+  const int64_t r_begin = part_idx * chunk;
+  const int64_t r_end = r_begin + chunk < total ? r_begin + chunk : total;
   const int64_t khw = s.KH * s.KW;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) +
-                   threadIdx.x;
-       e < total; e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t k = e / width, c = e % width;
-    const int64_t n = n0 + c / s.P, p = c % s.P;
-    const int64_t ci = k / khw, t = k % khw;
-    const int64_t hi = (p / s.WO) * s.SH - s.PH + (t / s.KW) * s.DH;
-    const int64_t wi = (p % s.WO) * s.SW - s.PW + (t % s.KW) * s.DW;
-    cols[e] = (hi >= 0 && hi < s.H && wi >= 0 && wi < s.W)
-                  ? x[((n * s.C + ci) * s.H + hi) * s.W + wi]
-                  : T(0);
+  const int64_t chw = s.C * s.H * s.W;
+
+  // The k column this thread gathers for the B tile (fixed over r).
+  const int b_col = tid % BN;
+  const int b_row0 = tid / BN;
+  constexpr int kRowStep = kThreads / BN;
+  const int64_t bk = c0 + b_col;
+  const bool bk_ok = bk < s.K;
+  const int64_t bci = bk_ok ? bk / khw : 0, bt = bk_ok ? bk % khw : 0;
+  const int64_t hoff = (bt / s.KW) * s.DH - s.PH;
+  const int64_t woff = (bt % s.KW) * s.DW - s.PW;
+  const T* xc = x + (g * s.CPG + bci) * s.H * s.W;
+  const T* gyg = gy + g * s.COG * s.P;
+
+  // W of this thread's outputs, kept in registers.
+  T wv[TM][TN], acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t co = m0 + ty + i * TY;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t k = c0 + tx + j * TX;
+      wv[i][j] = (co < s.COG && k < s.K) ? w[(g * s.COG + co) * s.K + k]
+                                         : T(0);
+      acc[i][j] = T(0);
+    }
+  }
+
+  for (int64_t r0 = r_begin; r0 < r_end; r0 += BK) {
+    // dY slice; rows/r out of range read as 0 (they add nothing)
+    for (int e = tid; e < BM * BK; e += kThreads) {
+      const int m = e / BK, kk = e % BK;
+      const int64_t co = m0 + m, r = r0 + kk;
+      T v = T(0);
+      if (co < s.COG && r < r_end) {
+        const int64_t n = r / s.P, p = r % s.P;
+        v = gyg[(n * s.COUT + co) * s.P + p];
+      }
+      As[kk][m] = v;
+    }
+    // X_col slice gathered from X; padded taps are 0
+    for (int kk = b_row0; kk < BK; kk += kRowStep) {
+      const int64_t r = r0 + kk;
+      T v = T(0);
+      if (bk_ok && r < r_end) {
+        const int64_t n = r / s.P, p = r % s.P;
+        const int64_t hi = (p / s.WO) * s.SH + hoff;
+        const int64_t wi = (p % s.WO) * s.SW + woff;
+        if (hi >= 0 && hi < s.H && wi >= 0 && wi < s.W)
+          v = xc[n * chw + hi * s.W + wi];
+      }
+      Bs[kk][b_col] = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      T a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) a[i] = As[kk][ty + i * TY];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx + j * TX];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] += (b[j] - wv[i][j]) * a[i];
+    }
+    __syncthreads();
+  }
+
+  T* out = part + (part_idx * s.COUT + g * s.COG) * s.K;
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t co = m0 + ty + i * TY;
+    if (co >= s.COG) continue;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t k = c0 + tx + j * TX;
+      if (k < s.K) out[co * s.K + k] = acc[i][j];
+    }
   }
 }
 
@@ -320,65 +408,49 @@ void launch_backward_input(const at::Tensor& gy, const at::Tensor& x,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// Bound on the im2col workspace of the weight gradient.
-constexpr int64_t kWorkspaceBytes = 256LL << 20;
+// Number of chunks the weight gradient's reduction over (n, ho, wo) is
+// split into: enough blocks for about 4 per multiprocessor, each chunk at
+// least 16 reduction slices long, and gridDim.z = G * split <= 65535.
+int64_t weight_grad_split(int64_t tiles, int64_t groups, int64_t total,
+                          int64_t slice) {
+  int sms = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(
+      &sms, cudaDevAttrMultiProcessorCount, c10::cuda::current_device()));
+  int64_t split = ceil_div(4LL * sms, std::max<int64_t>(1, tiles * groups));
+  split = std::min(split, std::max<int64_t>(1, total / (16 * slice)));
+  split = std::min(split, std::max<int64_t>(1, 65535 / groups));
+  return std::max<int64_t>(1, split);
+}
 
-// Full-float32 cuBLAS for the scope: torch lets cuBLAS round float32
-// operands to TF32 when torch.backends.cuda.matmul allows it, which would
-// cost the weight gradient ~1e-3 relative precision. The setting is global,
-// so it is switched off only while this op's GEMMs are enqueued and put back
-// (also on an exception) afterwards.
-class FullFloat32Matmul {
- public:
-  FullFloat32Matmul() : was_tf32_(at::globalContext().allowTF32CuBLAS()) {
-    if (was_tf32_) at::globalContext().setAllowTF32CuBLAS(false);
-  }
-  ~FullFloat32Matmul() {
-    if (was_tf32_) at::globalContext().setAllowTF32CuBLAS(true);
-  }
-  FullFloat32Matmul(const FullFloat32Matmul&) = delete;
-  FullFloat32Matmul& operator=(const FullFloat32Matmul&) = delete;
-
- private:
-  const bool was_tf32_;
-};
+template <typename T, typename TL>
+at::Tensor launch_backward_weight(const at::Tensor& gy, const at::Tensor& x,
+                                  const at::Tensor& w, const Adder2dShape& s,
+                                  cudaStream_t stream) {
+  const int64_t total = s.N * s.P;
+  const int64_t gx = ceil_div(s.K, TL::BN), gyb = ceil_div(s.COG, TL::BM);
+  TORCH_CHECK(gx <= 2147483647LL && gyb <= 65535 && s.G <= 65535,
+              "adder2d: problem too large for one CUDA launch");
+  int64_t split = weight_grad_split(gx * gyb, s.G, total, TL::BK);
+  const int64_t chunk = round_up(ceil_div(total, split), TL::BK);
+  split = ceil_div(total, chunk);
+  at::Tensor part = at::empty({split, s.COUT, s.K}, w.options());
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gyb),
+                  static_cast<unsigned>(s.G * split));
+  backward_weight_kernel<T, TL><<<grid, kThreads, 0, stream>>>(
+      gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(), part.data_ptr<T>(),
+      s, split, chunk);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  at::Tensor grad_w = split == 1 ? part[0] : part.sum(0);
+  return grad_w.view_as(w);
+}
 
 template <typename T>
 at::Tensor backward_weight(const at::Tensor& gy, const at::Tensor& x,
                            const at::Tensor& w, const Adder2dShape& s,
                            cudaStream_t stream) {
-  const int64_t rows = s.C * s.KH * s.KW;  // = G * K
-  const int64_t per_image = rows * s.P * static_cast<int64_t>(sizeof(T));
-  const int64_t nb = std::max<int64_t>(
-      1, std::min<int64_t>(s.N, kWorkspaceBytes / std::max<int64_t>(
-                                                       1, per_image)));
-  at::Tensor grad_w = at::zeros({s.G, s.COG, s.K}, w.options());
-  at::Tensor cols = at::empty({rows * nb * s.P}, x.options());
-  const FullFloat32Matmul full_fp32;
-  for (int64_t n0 = 0; n0 < s.N; n0 += nb) {
-    const int64_t nc = std::min(nb, s.N - n0);
-    const int64_t total = rows * nc * s.P;
-    if (total == 0) continue;  // (the caller already skips K = 0, N = 0)
-    const int threads = 256;
-    const int64_t blocks =
-        std::min<int64_t>(ceil_div(total, threads), 65535LL * 8);
-    im2col_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
-        x.data_ptr<T>(), cols.data_ptr<T>(), s, n0, nc);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    // the first rows*nc*P elements hold this chunk's (rows, nc*P) matrix
-    at::Tensor c = cols.narrow(0, 0, rows * nc * s.P)
-                       .view({s.G, s.K, nc * s.P});
-    // dY chunk as (G, COG, nc*P): channels first, images x positions after
-    at::Tensor d = gy.narrow(0, n0, nc)
-                       .view({nc, s.COUT, s.P})
-                       .transpose(0, 1)
-                       .reshape({s.G, s.COG, nc * s.P});
-    grad_w.baddbmm_(d, c.transpose(1, 2));
-  }
-  at::Tensor rowsum = gy.sum({0, 2, 3});
-  grad_w = grad_w.view_as(w);
-  grad_w.sub_(w * rowsum.view({-1, 1, 1, 1}));
-  return grad_w;
+  if (s.COG <= 16)
+    return launch_backward_weight<T, TileSmall>(gy, x, w, s, stream);
+  return launch_backward_weight<T, TileLarge>(gy, x, w, s, stream);
 }
 
 }  // namespace
