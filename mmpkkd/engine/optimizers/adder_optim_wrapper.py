@@ -8,24 +8,51 @@ optimizer step on the final gradient: after DDP's all-reduce (done during
 optimizer then adds weight decay and momentum to the rescaled gradient, as
 in AdderNet. For a model without adder layers both wrappers behave exactly
 like MMEngine's.
+
+The adder weights are looked up from the adder layers at every step. The
+wrappers learn the model from ``optim_context(model)``, which MMEngine's
+models and model wrappers (DDP, FSDP) enter in ``train_step``: the model
+names the layers in messages and gives FSDP's process groups. Used without
+``optim_context``, they search all adder layers of the process, which is
+enough for everything but FSDP's sharded weights.
 """
+import weakref
+from contextlib import contextmanager
+from typing import Optional
+
+import torch.nn as nn
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmpkkd.models.layers import rescale_adder_grads
 from mmpkkd.registry import OPTIM_WRAPPERS
 
 
-def _optimizer_params(optim_wrapper: OptimWrapper):
-    return (param for group in optim_wrapper.optimizer.param_groups
-            for param in group['params'])
+class _AdaptiveLRMixin:
+    """Remembers the model of ``optim_context`` and rescales the adder
+    gradients of the wrapped optimizer's parameters."""
+
+    _model_ref: Optional[weakref.ref] = None
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        self._model_ref = weakref.ref(model)
+        with super().optim_context(model):
+            yield
+
+    def rescale_adder_grads(self) -> int:
+        """Apply the adaptive lr to the optimizer's adder gradients."""
+        model = self._model_ref() if self._model_ref is not None else None
+        params = [param for group in self.optimizer.param_groups
+                  for param in group['params']]
+        return rescale_adder_grads(params, model=model)
 
 
 @OPTIM_WRAPPERS.register_module()
-class AdderOptimWrapper(OptimWrapper):
+class AdderOptimWrapper(_AdaptiveLRMixin, OptimWrapper):
     """:class:`~mmengine.optim.OptimWrapper` with AdderNet's adaptive lr.
 
-    Same arguments as ``OptimWrapper``. Gradient clipping, when configured,
-    acts on the rescaled gradients.
+    Same arguments as ``OptimWrapper``. Gradient clipping, when configured
+    (``clip_grad=dict(max_norm=...)``), acts on the rescaled gradients.
 
     Example:
         >>> optim_wrapper = dict(
@@ -35,12 +62,12 @@ class AdderOptimWrapper(OptimWrapper):
     """
 
     def step(self, **kwargs) -> None:
-        rescale_adder_grads(_optimizer_params(self))
+        self.rescale_adder_grads()
         super().step(**kwargs)
 
 
 @OPTIM_WRAPPERS.register_module()
-class AmpAdderOptimWrapper(AmpOptimWrapper):
+class AmpAdderOptimWrapper(_AdaptiveLRMixin, AmpOptimWrapper):
     """:class:`~mmengine.optim.AmpOptimWrapper` with AdderNet's adaptive lr.
 
     The gradients are unscaled first, so any loss scale (a fixed one, or
@@ -59,7 +86,7 @@ class AmpAdderOptimWrapper(AmpOptimWrapper):
         # unscaling and the (optional) clipping; the scaler remembers that
         # this optimizer is unscaled, so step() does not divide again
         self.loss_scaler.unscale_(self.optimizer)
-        rescale_adder_grads(_optimizer_params(self))
+        self.rescale_adder_grads()
         if self.clip_grad_kwargs:
             self._clip_grad()
         self.loss_scaler.step(self.optimizer, **kwargs)

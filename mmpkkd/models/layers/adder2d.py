@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.registry import MODELS as MMENGINE_MODELS
 
 from mmpkkd.ops import adder2d
-from .adaptive_lr import tag_adder_weight
+from .adaptive_lr import register_adder_layer
 
 _IntOrPair = Union[int, Tuple[int, int]]
 
@@ -33,7 +33,10 @@ class Adder2d(nn.Conv2d):
     every shipped config) or, in a plain PyTorch loop, by
     :func:`~mmpkkd.models.rescale_adder_grads` between ``backward()`` and
     ``step()``. So DDP, gradient accumulation and AMP loss scales do not
-    change the update (see :mod:`mmpkkd.models.layers.adaptive_lr`).
+    change the update (see :mod:`mmpkkd.models.layers.adaptive_lr`). The
+    layer, not its weight Parameter, is what the optimizer step looks up, so
+    code that replaces the Parameter (meta-device init and ``to_empty``,
+    ``load_state_dict(assign=True)``, FSDP) keeps the adaptive lr.
 
     Args:
         in_channels (int): Input channels.
@@ -85,18 +88,12 @@ class Adder2d(nn.Conv2d):
                          device, dtype)
         self.eta = eta
         self.adaptive_lr = adaptive_lr
-
-    def register_parameter(self, name: str, param) -> None:
-        """Register as usual; an adder ``weight`` is also tagged for the
-        adaptive learning rate (also when a new Parameter replaces it)."""
-        super().register_parameter(name, param)
-        if name == 'weight' and param is not None:
-            tag_adder_weight(param, self)
+        register_adder_layer(self)
 
     def __setstate__(self, state: dict) -> None:
-        """Re-tag the weight of an unpickled or deep-copied layer."""
+        """Register an unpickled or deep-copied layer for the adaptive lr."""
         super().__setstate__(state)
-        tag_adder_weight(self.weight, self)
+        register_adder_layer(self)
 
     def reset_parameters(self) -> None:
         """AdderNet's initialisation: N(0, 1) filters, zero bias."""
