@@ -11,18 +11,15 @@
 //
 // The AVX-512 and AVX2 versions carry GCC target attributes, so this file
 // is compiled without -mavx* flags and the binary runs on any x86-64 CPU;
-// the kernel set is chosen at run time with __builtin_cpu_supports.
+// the kernel set is chosen at run time with __builtin_cpu_supports. A test
+// build compiles the AVX-512 versions against SIMDe instead (cpu_simd.h).
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 
 #include "adder2d_cpu_kernels.h"
 #include "adder2d_math.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define MMPKKD_X86 1
-#include <immintrin.h>
-#endif
+#include "cpu_simd.h"
 
 namespace mmpkkd {
 namespace cpu {
@@ -74,7 +71,7 @@ void dx_generic(int64_t m, const T* wt, int64_t ldw, const T* dy, const T* x,
 // ----------------------------------------------------------------- AVX-512
 constexpr int kAvx512FwdMR = 8, kAvx512DxMR = 4, kAvx512NR = 32;
 
-__attribute__((target("avx512f"))) void fwd_f32_avx512(
+MMPKKD_TARGET_AVX512("avx512f") void fwd_f32_avx512(
     int64_t kc, const float* a, int64_t lda, const float* b, float* c,
     bool accumulate) {
   constexpr int MR = kAvx512FwdMR, NR = kAvx512NR;
@@ -109,7 +106,7 @@ __attribute__((target("avx512f"))) void fwd_f32_avx512(
   }
 }
 
-__attribute__((target("avx512f"))) void dx_f32_avx512(
+MMPKKD_TARGET_AVX512("avx512f") void dx_f32_avx512(
     int64_t m, const float* wt, int64_t ldw, const float* dy, const float* x,
     float* dx, int64_t ld, bool accumulate) {
   constexpr int MR = kAvx512DxMR;
@@ -238,7 +235,8 @@ bool cpu_has(const std::string& name) {
   if (name == "generic") return true;
 #ifdef MMPKKD_X86
   __builtin_cpu_init();
-  if (name == "avx512") return __builtin_cpu_supports("avx512f");
+  if (name == "avx512")
+    return kAvx512Emulated || __builtin_cpu_supports("avx512f");
   if (name == "avx2")
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif

@@ -12,7 +12,8 @@
 //
 // The AVX-512 (needs AVX-512BW for the byte SAD on zmm) and AVX2 versions
 // carry GCC target attributes, like the float kernels, so the file is built
-// without -mavx* flags and the kernel set is chosen at run time.
+// without -mavx* flags and the kernel set is chosen at run time. A test
+// build compiles the AVX-512 version against SIMDe instead (cpu_simd.h).
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -20,11 +21,7 @@
 #include <c10/util/Exception.h>
 
 #include "adder2d_int8.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define MMPKKD_INT8_X86 1
-#include <immintrin.h>
-#endif
+#include "cpu_simd.h"  // MMPKKD_X86, MMPKKD_TARGET_AVX512
 
 namespace mmpkkd {
 namespace cpu {
@@ -57,7 +54,7 @@ void fwd_generic(int64_t taps, int64_t nq, const int64_t* off,
     for (int r = 0; r < NR; ++r) c[i * NR + r] = acc[i][r];
 }
 
-#ifdef MMPKKD_INT8_X86
+#ifdef MMPKKD_X86
 inline int64_t load_u64(const uint8_t* p) {
   int64_t v;
   std::memcpy(&v, p, 8);
@@ -111,7 +108,7 @@ __attribute__((target("avx2"))) void fwd_avx2(int64_t taps, int64_t nq,
 // ----------------------------------------------------------------- AVX-512
 // MR positions x (8 * NV) channels in zmm registers (32 of them).
 template <int MR, int NV>
-__attribute__((target("avx512f,avx512bw"))) void fwd_avx512(
+MMPKKD_TARGET_AVX512("avx512f,avx512bw") void fwd_avx512(
     int64_t taps, int64_t nq, const int64_t* off, const uint8_t* const* x,
     const uint8_t* w, int64_t* c, bool accumulate) {
   __m512i acc[MR][NV];
@@ -145,11 +142,11 @@ __attribute__((target("avx512f,avx512bw"))) void fwd_avx512(
     for (int v = 0; v < NV; ++v)
       _mm512_storeu_si512(c + i * NV * 8 + 8 * v, acc[i][v]);
 }
-#endif  // MMPKKD_INT8_X86
+#endif  // MMPKKD_X86
 
 // ------------------------------------------------------------ kernel sets
 const AdderInt8Kernels kGeneric{"generic", 4, 8, &fwd_generic<4, 8>};
-#ifdef MMPKKD_INT8_X86
+#ifdef MMPKKD_X86
 constexpr int kAvx2MR = 3, kAvx2NV = 4;
 const AdderInt8Kernels kAvx2{"avx2", kAvx2MR, 4 * kAvx2NV,
                              &fwd_avx2<kAvx2MR, kAvx2NV>};
@@ -160,18 +157,18 @@ const AdderInt8Kernels kAvx512{"avx512", kAvx512MR, 8 * kAvx512NV,
 
 bool cpu_has(const std::string& name) {
   if (name == "generic") return true;
-#ifdef MMPKKD_INT8_X86
+#ifdef MMPKKD_X86
   __builtin_cpu_init();
   if (name == "avx512")
-    return __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw");
+    return kAvx512Emulated || (__builtin_cpu_supports("avx512f") &&
+                               __builtin_cpu_supports("avx512bw"));
   if (name == "avx2") return __builtin_cpu_supports("avx2");
 #endif
   return false;
 }
 
 const AdderInt8Kernels* by_name(const std::string& name) {
-#ifdef MMPKKD_INT8_X86
+#ifdef MMPKKD_X86
   if (name == "avx512") return &kAvx512;
   if (name == "avx2") return &kAvx2;
 #endif
