@@ -1,10 +1,15 @@
 """Evaluate a checkpoint on the test split of a config.
 
+Every weight of the checkpoint must fit the config's model: a checkpoint
+tested with another config is refused with the keys that differ and the
+config (or ``tools/model_converters/extract_student.py``) that fits it.
+
 The checkpoint may also be an int8 model written by
-``tools/deployment/quantize_int8.py``: the network stored in that file (the
-classifier, or the PKKD student) is rebuilt with its int8 layers and
-evaluated with the config's test data and metrics (teacher metrics are
-dropped: the file holds no teacher).
+``tools/deployment/quantize_int8.py``. Its network (the classifier, or the
+PKKD student) is built from the config given here, which must describe
+the model the file was made from, and evaluated with its int8 layers and
+the config's test data and metrics (teacher metrics are dropped: the file
+holds no teacher).
 
 Example:
     python tools/test.py configs/pkkd/resnet20_digits.py work_dirs/x/epoch_30.pth
@@ -15,37 +20,34 @@ import argparse
 import json
 import os.path as osp
 
-from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
-
-import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.engine import CheckpointError, safe_torch_load
-from mmpkkd.quantization import is_int8_dict, load_int8
-from mmpkkd.utils import add_common_args, close_distributed, load_config
+from mmengine.config import DictAction  # light: no torch
 
 #: Metrics that need the PKKD teacher, absent from an int8 student file.
 TEACHER_METRICS = ('TeacherAccuracy', )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint.')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (or int8 file)')
     parser.add_argument('--work-dir', help='directory for the test logs')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file')
-    add_common_args(parser)
-    return parser.parse_args()
-
-
-def read_int8_file(path: str):
-    """The int8 model dict in ``path``, or None for any other checkpoint
-    (a checkpoint that cannot be read is left for the runner to report)."""
-    try:
-        data = safe_torch_load(path, map_location='cpu')
-    except CheckpointError:
-        return None
-    return data if is_int8_dict(data) else None
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. test_dataloader.batch_size=32; '
+        'a key the config does not have is an error')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
+    return parser.parse_args(argv)
 
 
 def without_teacher_metrics(evaluator):
@@ -56,29 +58,60 @@ def without_teacher_metrics(evaluator):
     return evaluator
 
 
-def main() -> None:
-    args = parse_args()
+def test(args: argparse.Namespace) -> dict:
+    """Check the inputs, build the runner, load strictly, evaluate."""
+    from mmengine.model import is_model_wrapper
+
+    from mmpkkd.engine import safe_torch_load
+    from mmpkkd.quantization import (check_matches_config, is_int8_dict,
+                                     load_int8)
+    from mmpkkd.quantization.serialization import check_int8_dict
+    from mmpkkd.utils import (USAGE_EXIT, UserError, build_runner,
+                              check_output_path, close_distributed,
+                              load_config, load_strictly, make_parent)
+    from mmpkkd.utils.checkpoint import check_fits
+    from mmpkkd.utils.config import missing_file_message
+
     cfg = load_config(args)
-    int8 = read_int8_file(args.checkpoint)
-    if int8 is None:
-        cfg.load_from = args.checkpoint
-    else:  # evaluate the stored network, with its int8 layers
-        cfg.model = int8['model_cfg']
+    if not osp.isfile(args.checkpoint):
+        raise UserError(missing_file_message(args.checkpoint, 'checkpoint'),
+                        USAGE_EXIT)
+    if args.out:
+        check_output_path(args.out, [args.config, args.checkpoint])
+    checkpoint = safe_torch_load(args.checkpoint, map_location='cpu')
+    int8 = is_int8_dict(checkpoint)
+    if int8:  # evaluate the config's network, with the file's int8 layers
+        check_int8_dict(checkpoint, args.checkpoint)
+        cfg.model = check_matches_config(checkpoint, cfg, args.checkpoint)
         cfg.test_evaluator = without_teacher_metrics(cfg.test_evaluator)
-    runner = Runner.from_cfg(cfg)
-    if int8 is not None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        load_int8(int8, model=model).cpu()  # the int8 kernels are CPU-only
+    else:  # a mismatch is reported before the runner logs anything
+        check_fits(cfg, args.checkpoint, args.config, checkpoint)
+    cfg.load_from = None  # loaded strictly below
+    runner = build_runner(cfg)
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    if int8:
+        load_int8(checkpoint, model=model).cpu()  # CPU-only int8 kernels
+    else:
+        load_strictly(model, args.checkpoint, args.config, checkpoint)
     metrics = runner.test()
     if args.out and runner.rank == 0:
-        with open(args.out, 'w') as f:
+        with open(make_parent(args.out), 'w') as f:
             json.dump({
                 'config': osp.abspath(args.config),
                 'checkpoint': osp.abspath(args.checkpoint),
                 'metrics': metrics
             }, f, indent=2)
     close_distributed()
+    return metrics
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import mmpkkd  # noqa: F401  (registers all modules; after --help)
+    from mmpkkd.utils import report_errors
+    with report_errors('test.py', args.debug or None):
+        test(args)
 
 
 if __name__ == '__main__':

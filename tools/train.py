@@ -1,5 +1,8 @@
 """Train a model from a config with MMEngine's runner.
 
+A work dir that already holds checkpoints is never silently reused: pass
+``--resume`` to continue that run or ``--overwrite`` to start again there.
+
 Example:
     python tools/train.py configs/pkkd/resnet20_digits.py
     python tools/train.py configs/ann/resnet20_cifar10.py --amp --resume
@@ -7,14 +10,7 @@ Example:
 """
 import argparse
 
-import torch
-
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-import mmpkkd  # noqa: F401  (registers all modules, safe checkpoint loader)
-from mmpkkd.utils import add_common_args, close_distributed, load_config
-
+from mmengine.config import DictAction  # light: no torch
 
 #: --amp settings per dtype. bfloat16 has float32's exponent range, so its
 #: gradients need no loss scaling; float16 (GPUs without bfloat16) needs
@@ -34,18 +30,24 @@ AMP_WRAPPERS = {
 }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a classifier or a '
                                      'PKKD distiller.')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='directory for logs and models')
+    parser.add_argument('--work-dir', help='directory for logs and models '
+                        '(default: work_dirs/<config name>)')
     parser.add_argument(
         '--resume',
         nargs='?',
         type=str,
         const='auto',
         help='resume from this checkpoint; without a value, from the latest '
-        'checkpoint in the work dir')
+        'checkpoint of the work dir (an error if it has none)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='start a new run in a work dir that holds checkpoints of an '
+        'earlier run, deleting those checkpoints first')
     parser.add_argument(
         '--amp',
         nargs='?',
@@ -66,25 +68,43 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='scale the lr by the actual total batch size over '
         'auto_scale_lr.base_batch_size')
-    add_common_args(parser)
-    return parser.parse_args()
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. train_cfg.max_epochs=5; a key '
+        'the config does not have is an error')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
+    return parser.parse_args(argv)
 
 
-def build_config(args: argparse.Namespace) -> Config:
+def build_config(args: argparse.Namespace):
+    """The config of ``args``: options, --amp, --resume, --no-validate,
+    --tensorboard and --auto-scale-lr applied."""
+    import torch
+
+    from mmpkkd.utils import USAGE_EXIT, UserError, load_config
     cfg = load_config(args)
     if args.amp is not None:
         if not torch.cuda.is_available():
-            raise SystemExit(
+            raise UserError(
                 '--amp needs a CUDA device: MMEngine\'s AmpOptimWrapper '
                 'uses torch.cuda.amp. Drop --amp to train in float32 on the '
-                'CPU.')
+                'CPU.', USAGE_EXIT)
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in AMP_WRAPPERS:
-            raise ValueError(
+            raise UserError(
                 f'--amp does not know the mixed-precision form of '
                 f'optim_wrapper type {optim_wrapper!r}; use one of '
                 f'{sorted(AMP_WRAPPERS)} or set the AMP wrapper in the '
-                'config yourself.')
+                'config yourself.', USAGE_EXIT)
         dtype = args.amp
         if dtype == 'auto':
             dtype = ('bfloat16'
@@ -105,11 +125,27 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
-    runner = Runner.from_cfg(build_config(args))
+def train(args: argparse.Namespace) -> None:
+    """Check the work dir, build the runner, train."""
+    from mmpkkd.utils import (adapt_log_interval, build_runner,
+                              close_distributed, plan_run)
+    cfg = build_config(args)
+    resume_from = plan_run(cfg.work_dir, args.resume, args.overwrite,
+                           None if args.resume else cfg.get('load_from'))
+    if resume_from is not None:
+        cfg.load_from = resume_from
+    runner = build_runner(cfg)
+    adapt_log_interval(runner)
     runner.train()
     close_distributed()
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import mmpkkd  # noqa: F401  (registers all modules; after --help)
+    from mmpkkd.utils import report_errors
+    with report_errors('train.py', args.debug or None):
+        train(args)
 
 
 if __name__ == '__main__':

@@ -1,34 +1,25 @@
-"""Command-line helpers shared by the tools: common arguments, reading a
-config with them applied, and CPU-only distributed set-up."""
+"""Command-line helpers shared by the tools: reading a config with the
+common options applied, and CPU-only distributed set-up."""
 import argparse
 import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options``, ``--launcher`` and ``--local-rank``."""
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, e.g. model.loss_mid.loss_weight=5')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+from .config import read_config
+from .errors import USAGE_EXIT, UserError
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply ``--cfg-options``, ``--work-dir`` and
-    ``--launcher`` (see :func:`merge_common_args`)."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    ``--launcher`` (see :func:`merge_common_args`).
+
+    Raises:
+        UserError: The config is missing or broken, or an option names a
+            key it does not have (see :func:`~mmpkkd.utils.read_config`).
+    """
+    cfg = read_config(args.config, args.cfg_options)
     return merge_common_args(cfg, args.config, args.work_dir, args.launcher)
 
 
@@ -50,9 +41,10 @@ def merge_common_args(cfg: Config, config_path: str, work_dir: str = None,
                                 osp.splitext(osp.basename(config_path))[0])
     if launcher != 'none' and not torch.cuda.is_available():
         if launcher != 'pytorch':
-            raise ValueError(
+            raise UserError(
                 f'--launcher {launcher} needs CUDA devices; without a GPU use '
-                'tools/dist_train.sh (torchrun, --launcher pytorch).')
+                'tools/dist_train.sh (torchrun, --launcher pytorch).',
+                USAGE_EXIT)
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
         cfg.env_cfg.dist_cfg['backend'] = 'gloo'
         if not dist.is_initialized():
