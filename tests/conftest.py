@@ -11,6 +11,13 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:  # tests import tools/ helpers from the checkout
     sys.path.insert(0, REPO)
 
+# Without a GPU the Triton kernels run on CPU tensors through Triton's
+# interpreter; it must be chosen before triton is first imported.
+if 'TRITON_INTERPRET' not in os.environ:
+    import torch
+    if not torch.cuda.is_available():
+        os.environ['TRITON_INTERPRET'] = '1'
+
 import mmpkkd  # noqa: E402,F401  (registers modules)
 
 

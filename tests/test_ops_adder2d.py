@@ -3,8 +3,10 @@
 The oracle chain: a hand-computed case checks the pure-PyTorch reference;
 the reference is also checked against the independent re-implementation of
 the original AdderNet algorithm; the native kernels (every CPU ISA this
-machine supports, and CUDA when a GPU is present) are then checked against
-the float64 CPU reference. The dispatcher registration (schemas, fake
+machine supports, and both GPU backends, Triton and CUDA C++, when a GPU is
+present) are then checked against the float64 CPU reference. The Triton
+kernels are also tested without a GPU, through Triton's interpreter, in
+tests/test_ops_adder2d_triton.py. The dispatcher registration (schemas, fake
 kernels, autograd) is checked with torch.library.opcheck.
 """
 import importlib
@@ -17,7 +19,8 @@ import pytest
 import torch
 
 from mmpkkd.ops import (adder2d, adder2d_reference, adder2d_unfold_original,
-                        native_available)
+                        cuda_backends_available, get_cuda_backend,
+                        native_available, set_cuda_backend)
 
 # (mmpkkd.ops.adder2d the attribute is the function; these are the modules)
 reference_module = importlib.import_module('mmpkkd.ops.reference')
@@ -28,6 +31,7 @@ needs_native = pytest.mark.skipif(
     not NATIVE, reason='mmpkkd._ext not built '
     '(pip install --no-build-isolation -e .)')
 CUDA = torch.cuda.is_available()
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_cuda = pytest.mark.skipif(not CUDA, reason='no CUDA device')
 
 
@@ -55,28 +59,32 @@ def isa(request):
 
 
 def _targets():
-    """(device, CPU ISA) pairs the native op is tested on."""
+    """(device, CPU ISA or GPU backend) pairs the native op is tested on."""
     found = [('cpu', name) for name in _isas()] if NATIVE else []
     if CUDA:
-        found.append(('cuda', None))
+        found += [('cuda', name) for name in cuda_backends_available()]
     return found
 
 
 @pytest.fixture
 def target(request):
-    """A device to run on (its CPU kernel set forced for the test)."""
-    device, isa_name = request.param
-    if isa_name is not None:
+    """A device to run on (its CPU kernel set or GPU backend forced for the
+    test)."""
+    device, name = request.param
+    if device == 'cpu':
         from mmpkkd import _ext
-        _ext.set_cpu_isa(isa_name)
-    yield device
-    if isa_name is not None:
-        from mmpkkd import _ext
+        _ext.set_cpu_isa(name)
+        yield device
         _ext.set_cpu_isa('auto')
+    else:
+        previous = get_cuda_backend()
+        set_cuda_backend(name)
+        yield device
+        set_cuda_backend(previous)
 
 
 TARGETS = _targets()
-TARGET_IDS = [f'{d}-{i}' if i else d for d, i in TARGETS]
+TARGET_IDS = [f'{d}-{i}' for d, i in TARGETS]
 needs_target = pytest.mark.skipif(not TARGETS,
                                   reason='no native kernel available')
 
@@ -353,20 +361,91 @@ def test_cuda_second_device():
         _check_native(shape, 'cuda:1')
 
 
+def _precision_settings():
+    """A snapshot of every float32 matmul/conv precision setting of torch
+    (legacy flags and the fp32_precision API)."""
+    cuda_mm = torch.backends.cuda.matmul
+    snap = {'matmul_precision': torch.get_float32_matmul_precision(),
+            'matmul.allow_tf32': cuda_mm.allow_tf32,
+            'cudnn.allow_tf32': torch.backends.cudnn.allow_tf32}
+    for name, obj in (('matmul.fp32_precision', cuda_mm),
+                      ('fp32_precision', torch.backends)):
+        if hasattr(obj, 'fp32_precision'):
+            snap[name] = obj.fp32_precision
+    return snap
+
+
+def _set_precision(api):
+    if api == 'allow_tf32':
+        torch.backends.cuda.matmul.allow_tf32 = True
+    elif api == 'fp32_precision':
+        torch.backends.cuda.matmul.fp32_precision = 'tf32'
+    else:
+        torch.set_float32_matmul_precision(api)
+
+
 @needs_cuda
-def test_cuda_weight_grad_ignores_tf32():
-    # a long reduction (K = 64*9, N*P = 4*256) where TF32 would cost ~1e-3
+@pytest.mark.parametrize('backend', cuda_backends_available())
+@pytest.mark.parametrize('api', ['allow_tf32', 'fp32_precision', 'medium',
+                                 'high'])
+def test_cuda_backward_ignores_and_keeps_tf32_settings(api, backend):
+    # a long reduction (K = 64*9, N*P = 4*256) where TF32 would cost ~1e-3;
+    # each of torch's precision APIs is set, and must be left as it was
     shape = (4, 64, 16, 16, 64, 3, 1, 1, 1, 1)
     x, w, b, kw = _make(shape)
     ref = _run(adder2d_reference, x, w, b, kw)
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
+    script = f"""
+import json, torch
+from mmpkkd.ops import adder2d, set_cuda_backend
+import test_ops_adder2d as t
+set_cuda_backend({backend!r})
+t._set_precision({api!r})
+before = t._precision_settings()
+x, w, b, kw = t._make({shape!r})
+out = t._run(adder2d, x, w, b, kw, dtype=torch.float32, device='cuda')
+after = t._precision_settings()
+torch.save(out, 'out.pt')
+print(json.dumps([before, after]))
+"""
+    # a fresh process: the legacy and the new API cannot be mixed in one
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [REPO_ROOT, os.path.join(REPO_ROOT, 'tests')]))
+        proc = subprocess.run([sys.executable, '-c', script], cwd=tmp,
+                              env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+        nat = torch.load(os.path.join(tmp, 'out.pt'))
+    assert before == after
+    for name, a, e in zip(('y', 'dx', 'dw', 'db'), nat, ref):
+        _assert_close(a, e, 2e-5, f'{backend} float32 {name} ({api})')
+
+
+@needs_cuda
+@pytest.mark.skipif(len(cuda_backends_available()) < 2,
+                    reason='needs both the Triton and the CUDA C++ backend')
+@pytest.mark.parametrize('shape', SHAPES, ids=_ids)
+def test_cuda_backends_agree(shape):
+    x, w, b, kw = _make(shape, dtype=torch.float32)
+    outs = {}
+    previous = get_cuda_backend()
     try:
-        nat = _run(adder2d, x, w, b, kw, dtype=torch.float32, device='cuda')
-        assert torch.backends.cuda.matmul.allow_tf32  # setting restored
+        for name in ('triton', 'cuda'):
+            set_cuda_backend(name)
+            outs[name] = _run(adder2d, x, w, b, kw, device='cuda')
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
-    _assert_close(nat[2], ref[2], 2e-5, 'float32 dw with TF32 allowed')
+        set_cuda_backend(previous)
+    for name, a, e in zip(('y', 'dx', 'dw', 'db'), outs['triton'],
+                          outs['cuda']):
+        _assert_close(a, e, 2e-5, f'triton vs cuda {name}')
+
+
+def test_cuda_backend_selection():
+    with pytest.raises(ValueError, match='triton'):
+        set_cuda_backend('cudnn')
+    assert get_cuda_backend() in ('triton', 'cuda', 'reference')
 
 
 # ------------------------------------------------ dispatcher registration
