@@ -410,8 +410,10 @@ print(json.dumps([before, after]))
     # a fresh process: the legacy and the new API cannot be mixed in one
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [REPO_ROOT, os.path.join(REPO_ROOT, 'tests')]))
+        path = [REPO_ROOT, os.path.join(REPO_ROOT, 'tests')]
+        if os.environ.get('PYTHONPATH'):
+            path.append(os.environ['PYTHONPATH'])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
         proc = subprocess.run([sys.executable, '-c', script], cwd=tmp,
                               env=env, capture_output=True, text=True,
                               timeout=600)
