@@ -361,18 +361,18 @@ def test_cuda_second_device():
         _check_native(shape, 'cuda:1')
 
 
-def _precision_settings():
-    """A snapshot of every float32 matmul/conv precision setting of torch
-    (legacy flags and the fp32_precision API)."""
-    cuda_mm = torch.backends.cuda.matmul
-    snap = {'matmul_precision': torch.get_float32_matmul_precision(),
-            'matmul.allow_tf32': cuda_mm.allow_tf32,
+def _precision_settings(api):
+    """A snapshot of torch's float32 matmul/conv precision settings, read
+    through the same API family as ``api`` set them (torch refuses to read
+    the legacy getters once the fp32_precision API has been used)."""
+    if api == 'fp32_precision':
+        return {name: getattr(obj, 'fp32_precision', None)
+                for name, obj in (('matmul', torch.backends.cuda.matmul),
+                                  ('cudnn', torch.backends.cudnn),
+                                  ('global', torch.backends))}
+    return {'matmul_precision': torch.get_float32_matmul_precision(),
+            'matmul.allow_tf32': torch.backends.cuda.matmul.allow_tf32,
             'cudnn.allow_tf32': torch.backends.cudnn.allow_tf32}
-    for name, obj in (('matmul.fp32_precision', cuda_mm),
-                      ('fp32_precision', torch.backends)):
-        if hasattr(obj, 'fp32_precision'):
-            snap[name] = obj.fp32_precision
-    return snap
 
 
 def _set_precision(api):
@@ -400,10 +400,10 @@ from mmpkkd.ops import adder2d, set_cuda_backend
 import test_ops_adder2d as t
 set_cuda_backend({backend!r})
 t._set_precision({api!r})
-before = t._precision_settings()
+before = t._precision_settings({api!r})
 x, w, b, kw = t._make({shape!r})
 out = t._run(adder2d, x, w, b, kw, dtype=torch.float32, device='cuda')
-after = t._precision_settings()
+after = t._precision_settings({api!r})
 torch.save(out, 'out.pt')
 print(json.dumps([before, after]))
 """
