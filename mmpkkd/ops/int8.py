@@ -87,13 +87,45 @@ def adder2d_int8_reference(x: torch.Tensor,
     return out.round().to(torch.int32)
 
 
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ValueError if ``x`` holds NaN or infinite values.
+
+    Int8 has no code for them, so every int8 path (the native kernels, this
+    module's fallback, :mod:`mmpkkd.quantization`) refuses them with the
+    same message rather than map them to an arbitrary code.
+
+    Example:
+        >>> check_finite(torch.tensor([0.5, float('nan')]), 'layer1')
+        Traceback (most recent call last):
+        ValueError: layer1: the input holds 1 NaN and 0 infinite value(s) ...
+    """
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        nan, inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        raise ValueError(
+            f'{name}: the input holds {nan} NaN and {inf} infinite value(s) '
+            f'among {x.numel()}; int8 has no code for NaN or infinity. Find '
+            'where the float network produces them (e.g. '
+            'torch.isfinite(x).all() on the input of each layer) and fix the '
+            'data or the model.')
+
+
 def quantize_int8(x: torch.Tensor, inv_scale: float,
                   zero_point: int) -> torch.Tensor:
     """``clamp(round(x * inv_scale) + zero_point, -128, 127)`` as int8.
 
     Rounds half to even, in float32 like the native kernels (use an
-    ``inv_scale`` that is a float32 value for bit-identical codes).
+    ``inv_scale`` that is a float32 value for bit-identical codes). Values
+    beyond the grid saturate to -128 or 127.
+
+    Raises:
+        ValueError: If ``x`` holds NaN or infinite values (int8 has no code
+            for them; see :func:`check_finite`).
+
+    Example:
+        >>> quantize_int8(torch.tensor([-1.0, 0.0, 0.02, 9.0]), 100.0, 0)
+        tensor([-100,    0,    2,  127], dtype=torch.int8)
     """
+    check_finite(x, 'quantize_int8')
     q = torch.round(x.float() * inv_scale) + zero_point
     return q.clamp_(-128, 127).to(torch.int8)
 
@@ -170,7 +202,9 @@ def adder2d_int8_affine(x: torch.Tensor,
     adder2d_int8(q, w, ..., pad_value=zero_point)`` and ``q =
     quantize_int8(x, inv_scale, zero_point)`` (the padding is the code of a
     real 0). ``alpha``/``beta`` carry the scale of the shared grid and a
-    folded BatchNorm. NaN inputs quantise to -128.
+    folded BatchNorm. Values beyond the grid saturate to -128 or 127; NaN
+    and infinite inputs are refused (int8 has no code for them), by the
+    native kernels and the fallback alike.
 
     Args:
         x: (N, C_in, H, W) float32, CPU.
@@ -182,6 +216,10 @@ def adder2d_int8_affine(x: torch.Tensor,
 
     Returns:
         (N, C_out, H_out, W_out) float32.
+
+    Raises:
+        ValueError: on a wrong dtype, device, shape or grid, and if ``x``
+            holds NaN or infinite values.
 
     Example:
         >>> x = torch.rand(1, 16, 8, 8)
@@ -210,6 +248,7 @@ def adder2d_int8_affine(x: torch.Tensor,
     _warn_once('int8', 'mmpkkd.ops.adder2d_int8_affine: the native int8 '
                'kernels of mmpkkd._ext are not available; using the slow '
                f'pure-PyTorch reference instead. To get them, {BUILD_HINT}.')
+    check_finite(x, 'adder2d_int8_affine')
     s = adder2d_int8_reference(
         quantize_int8(x, inv_scale, zero_point), w, geo.stride, geo.padding,
         geo.dilation, geo.groups, int(zero_point))

@@ -124,7 +124,8 @@ def rescale_adder_grads(params: Union[nn.Module, Iterable[torch.Tensor]],
     if found.flattened:
         raise AdaptiveLRError(
             'AdderNet\'s adaptive learning rate cannot reach the weight of '
-            f'{found.flattened[0][0]}: FSDP flattened it into a FlatParameter. '
+            f'{found.flattened[0][0]}: FSDP flattened it into a '
+            'FlatParameter. '
             'Wrap the model with use_orig_params=True (in MMEngine: '
             "model_wrapper_cfg=dict(type='MMFullyShardedDataParallel', "
             'use_orig_params=True)), or set adaptive_lr=False on the adder '

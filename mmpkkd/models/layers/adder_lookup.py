@@ -140,7 +140,7 @@ def find_adder_weights(params: Iterable[torch.Tensor],
             found.flattened += _flattened_adder_layers(param)
             continue
         name, layer = hit
-        label = describe(layer) if not name else f'{name!r} ({describe(layer)})'
+        label = f'{name!r} ({describe(layer)})' if name else describe(layer)
         weight = AdderWeight(param, layer, label, groups.get(id(param)))
         if weight.group is None and _fsdp_sharded(param, layer):
             found.unknown_shards.append(label)

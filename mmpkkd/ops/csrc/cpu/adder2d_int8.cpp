@@ -7,6 +7,9 @@
 //       zero_point, -128, 127) (round half to even, padding = zero_point,
 //       i.e. a real 0), and the exact int32 sum S = -sum |q_pad - w| is
 //       written as alpha[c] * S + beta[c] (a BN folded onto the sum).
+//       x must be finite: int8 has no code for NaN or infinity, so a
+//       non-finite value anywhere in x raises ValueError (detected during
+//       the quantisation pass, at no extra cost).
 //
 // Per call: (1) the input is written once as uint8 (x ^ 0x80) into a
 // zero-padded NHWC buffer, channels of each group rounded up to 8 bytes;
@@ -23,6 +26,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -174,31 +178,38 @@ void transpose_row(const uint8_t* src, int64_t src_cstride, int64_t nc,
       dst[w * dst_pstride + c] = src[c * src_cstride + w] ^ mask;
 }
 
-// Scalar quantisation of one value to its uint8 code (int8 code + 128):
-// q = clamp(round_half_even(v * inv_scale) + zero_point, -128, 127); NaN
-// maps to -128.
+// Scalar quantisation of one finite value to its uint8 code (int8 code +
+// 128): q = clamp(round_half_even(v * inv_scale) + zero_point, -128, 127).
+// Non-finite values are caught by the callers (the code written for them is
+// never used: the op raises).
 inline uint8_t quantize_one(float v, float inv_scale, int32_t zero_point) {
   float r = v * inv_scale;
   r = r < 256.f ? r : 256.f;
-  r = r > -256.f ? r : -256.f;  // also NaN -> -256
+  r = r > -256.f ? r : -256.f;  // NaN -> -256 (keeps the cast defined)
   int32_t q = static_cast<int32_t>(std::nearbyint(r)) + zero_point;
   q = q < -128 ? -128 : (q > 127 ? 127 : q);
   return static_cast<uint8_t>(q + 128);
 }
 
-// codes of n contiguous floats (same result as quantize_one).
-void quantize_run(const float* src, int64_t n, float inv_scale,
+// Codes of n contiguous floats (same result as quantize_one). Returns
+// false if any of them is NaN or infinite.
+bool quantize_run(const float* src, int64_t n, float inv_scale,
                   int32_t zero_point, uint8_t* dst) {
   int64_t i = 0;
+  bool finite = true;
 #ifdef MMPKKD_INT8_SSE2
   const __m128 inv = _mm_set1_ps(inv_scale);
   const __m128 lo = _mm_set1_ps(-256.f), hi = _mm_set1_ps(256.f);
   const __m128i zp = _mm_set1_epi32(zero_point);
   const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  __m128 nonfinite = _mm_setzero_ps();
   auto conv4 = [&](const float* p) {
-    // max(r, lo) returns lo for NaN; cvtps2dq rounds half to even (MXCSR
-    // default), exact here since |r| <= 256
-    __m128 r = _mm_mul_ps(_mm_loadu_ps(p), inv);
+    // v - v is NaN exactly for NaN and +-inf; cvtps2dq rounds half to even
+    // (MXCSR default), exact here since |r| <= 256
+    const __m128 v = _mm_loadu_ps(p);
+    const __m128 d = _mm_sub_ps(v, v);
+    nonfinite = _mm_or_ps(nonfinite, _mm_cmpunord_ps(d, d));
+    __m128 r = _mm_mul_ps(v, inv);
     r = _mm_max_ps(_mm_min_ps(r, hi), lo);
     return _mm_add_epi32(_mm_cvtps_epi32(r), zp);
   };
@@ -216,8 +227,20 @@ void quantize_run(const float* src, int64_t n, float inv_scale,
         _mm_cvtsi128_si32(_mm_xor_si128(_mm_packs_epi16(w0, w0), flip));
     std::memcpy(dst + i, &four, 4);
   }
+  finite = _mm_movemask_ps(nonfinite) == 0;
 #endif
-  for (; i < n; ++i) dst[i] = quantize_one(src[i], inv_scale, zero_point);
+  for (; i < n; ++i) {
+    finite = finite && std::isfinite(src[i]);
+    dst[i] = quantize_one(src[i], inv_scale, zero_point);
+  }
+  return finite;
+}
+
+// Whether n strided floats are all finite (rows the kernels never read).
+bool all_finite(const float* src, int64_t n, int64_t stride) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(src[i * stride])) return false;
+  return true;
 }
 
 // Input converters: fill `codes` (C x W bytes, channel-major) with the
@@ -233,6 +256,8 @@ struct FromInt8 {
     return reinterpret_cast<const uint8_t*>(x);
   }
   int64_t row_cstride(int64_t cstride, int64_t /*W*/) const { return cstride; }
+  void check_row(const int8_t*, int64_t, int64_t, int64_t) const {}
+  void raise_if_nonfinite(const at::Tensor&) const {}
 };
 
 struct FromFloat {
@@ -240,13 +265,35 @@ struct FromFloat {
   static constexpr uint8_t mask = 0;
   float inv_scale;
   int32_t zero_point;
+  std::atomic<bool>* nonfinite;  // set when a NaN or infinity is seen
   const uint8_t* row(const float* x, int64_t cstride, int64_t C, int64_t W,
                      uint8_t* codes) const {
+    bool finite = true;
     for (int64_t c = 0; c < C; ++c)
-      quantize_run(x + c * cstride, W, inv_scale, zero_point, codes + c * W);
+      finite &= quantize_run(x + c * cstride, W, inv_scale, zero_point,
+                             codes + c * W);
+    if (!finite) nonfinite->store(true, std::memory_order_relaxed);
     return codes;
   }
   int64_t row_cstride(int64_t /*cstride*/, int64_t W) const { return W; }
+  // a row no output reads: checked, not quantised
+  void check_row(const float* x, int64_t cstride, int64_t C,
+                 int64_t W) const {
+    for (int64_t c = 0; c < C; ++c)
+      if (!all_finite(x + c * cstride, W, 1))
+        nonfinite->store(true, std::memory_order_relaxed);
+  }
+  void raise_if_nonfinite(const at::Tensor& input) const {
+    if (!nonfinite->load()) return;
+    const int64_t nan = at::isnan(input).sum().item<int64_t>();
+    const int64_t inf = at::isinf(input).sum().item<int64_t>();
+    TORCH_CHECK_VALUE(false, "adder2d_int8_affine: the input holds ", nan,
+                      " NaN and ", inf, " infinite value(s) among ",
+                      input.numel(), "; int8 has no code for NaN or infinity. "
+                      "Find where the float network produces them (e.g. "
+                      "torch.isfinite(x).all() on the input of each layer) "
+                      "and fix the data or the model.");
+  }
 };
 
 // Writes the input (contiguous NCHW) as uint8 codes into the padded NHWC
@@ -273,9 +320,13 @@ void pack_input(const at::Tensor& input, const Int8Geometry& g,
     std::vector<uint8_t> codes(sizeof(T) == 1 ? 0 : s.C * s.W);
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t n = nh / g.Hp, hp = nh % g.Hp, h = hp - s.PH;
-      if (!used[hp]) continue;
-      uint8_t* row = xp + nh * row_bytes;
       const bool pad_row = h < 0 || h >= s.H;
+      if (!used[hp]) {
+        if (!pad_row) src.check_row(x + n * s.C * cstride + h * s.W, cstride,
+                                    s.C, s.W);
+        continue;
+      }
+      uint8_t* row = xp + nh * row_bytes;
       for (int64_t wp = 0; wp < g.Wp; ++wp) {
         if (pad_row || wp < s.PW || wp >= s.PW + s.W)
           std::memcpy(row + wp * g.Cp, pad_pixel.data(), g.Cp);
@@ -470,7 +521,9 @@ void adder2d_int8_impl(const at::Tensor& input, const at::Tensor& weight,
                               input.options().dtype(at::kByte));
   at::Tensor wbuf = at::empty({g.s.G * ncb * g.T * g.NQ * kern.nr * 8},
                               input.options().dtype(at::kByte));
-  pack_input(input.contiguous(), g, pad_byte, src, xbuf.data_ptr<uint8_t>());
+  const at::Tensor x = input.contiguous();
+  pack_input(x, g, pad_byte, src, xbuf.data_ptr<uint8_t>());
+  src.raise_if_nonfinite(x);
   pack_weight(weight.contiguous(), g, kern.nr, ncb, wbuf.data_ptr<uint8_t>());
   run_int8(g, xbuf.data_ptr<uint8_t>(), wbuf.data_ptr<uint8_t>(), write);
 }
@@ -527,9 +580,11 @@ at::Tensor adder2d_int8_affine_cpu(const at::Tensor& input,
   if (out.numel() == 0) return out;
   const at::Tensor a = alpha.contiguous(), b = beta.contiguous();
   const uint8_t pad_byte = static_cast<uint8_t>(static_cast<int8_t>(zero_point)) ^ 0x80;
+  std::atomic<bool> nonfinite{false};
   adder2d_int8_impl(
       input, weight, g, pad_byte,
-      FromFloat{static_cast<float>(inv_scale), static_cast<int32_t>(zero_point)},
+      FromFloat{static_cast<float>(inv_scale), static_cast<int32_t>(zero_point),
+                &nonfinite},
       AffineWriter{out.data_ptr<float>(), a.data_ptr<float>(),
                    b.data_ptr<float>()});
   return out;
