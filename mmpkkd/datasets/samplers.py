@@ -4,6 +4,7 @@ from typing import Iterator, Optional, Sized
 from mmengine.dataset import DefaultSampler
 
 from mmpkkd.registry import DATA_SAMPLERS
+from .seeded_dataset import SeededDataset
 from .seeded_pipeline import SeededPipelineMixin
 
 
@@ -51,14 +52,16 @@ class SeededSampler(DefaultSampler):
     The same indices, order and distributed sharding as ``DefaultSampler``,
     each yielded as a :class:`SeededIndex` that carries the sampler's seed
     and epoch (set by MMEngine before every epoch). A data set with
-    :class:`~mmpkkd.datasets.SeededPipelineMixin` (every mmpkkd data set)
-    then augments sample ``i`` of epoch ``e`` identically whatever the
+    :class:`~mmpkkd.datasets.SeededPipelineMixin` (every mmpkkd data set),
+    or any data set wrapped in :class:`~mmpkkd.datasets.SeededDataset`
+    (mmpretrain's, for example), then augments sample ``i`` of epoch ``e`` identically whatever the
     number of workers, whether they are persistent, and across a resume,
     and differently in every epoch.
 
     Args:
         dataset (Sized): A data set with
-            :class:`~mmpkkd.datasets.SeededPipelineMixin`.
+            :class:`~mmpkkd.datasets.SeededPipelineMixin`, or a
+            :class:`~mmpkkd.datasets.SeededDataset`.
         shuffle (bool): Shuffle the indices every epoch. Defaults to True.
         seed (int, optional): The seed; the runner passes
             ``randomness.seed``. Defaults to None (a random, synchronised
@@ -80,14 +83,17 @@ class SeededSampler(DefaultSampler):
                  seed: Optional[int] = None,
                  round_up: bool = True) -> None:
         inner = _unwrap_pass_through(dataset)
-        if not isinstance(inner, SeededPipelineMixin):
+        if not isinstance(inner, (SeededPipelineMixin, SeededDataset)):
+            name = type(inner).__name__
             raise TypeError(
-                f'SeededSampler: {type(inner).__name__} does not seed its '
-                'pipeline from the index, so the sampler would have no '
-                'effect. Use an mmpkkd data set, add '
-                'mmpkkd.datasets.SeededPipelineMixin as the first base of '
-                "your data set class, or use sampler=dict(type='"
-                "DefaultSampler').")
+                f'SeededSampler: {name} does not seed its pipeline from the '
+                'index, so the sampler would have no effect. Wrap it: '
+                f"dataset=dict(type='SeededDataset', dataset=dict(type="
+                f"'{name}', ...)) (outermost, around any RepeatDataset or "
+                'ConcatDataset), or, for your own class, add '
+                'mmpkkd.datasets.SeededPipelineMixin as its first base; or '
+                "use sampler=dict(type='DefaultSampler') without exact "
+                'resume.')
         super().__init__(dataset, shuffle=shuffle, seed=seed,
                          round_up=round_up)
 

@@ -16,7 +16,7 @@ workers, persistent or not, and after a resume.
 """
 import random
 from contextlib import contextmanager
-from typing import Iterator, Tuple
+from typing import Callable, Iterator, Tuple
 
 import numpy as np
 import torch
@@ -98,7 +98,8 @@ class SeededPipelineMixin:
     """Data set mixin: run each sample's pipeline on its own seeds.
 
     Put it first among the bases of a :class:`mmengine.dataset.BaseDataset`
-    subclass. An index that carries ``seed`` and ``epoch`` (a
+    subclass (for a data set you do not define, e.g. one of mmpretrain's,
+    wrap it in :class:`~mmpkkd.datasets.SeededDataset` instead). An index that carries ``seed`` and ``epoch`` (a
     :class:`~mmpkkd.datasets.SeededIndex` from
     :class:`~mmpkkd.datasets.SeededSampler`) reseeds the global generators
     from :func:`sample_seeds` before the pipeline runs, re-fetches of
@@ -120,12 +121,38 @@ class SeededPipelineMixin:
     """
 
     def __getitem__(self, idx: int) -> dict:
-        seed, epoch = getattr(idx, 'seed', None), getattr(idx, 'epoch', None)
-        if seed is None or epoch is None:
-            return super().__getitem__(idx)
-        seeds = sample_seeds(seed, epoch, idx)
-        in_main_process = get_worker_info() is None
-        with seeded_generators(seeds, restore=in_main_process):
-            # a plain int from here on: `sample_idx` in the data samples
-            # stays an int, as with any other sampler
-            return super().__getitem__(int(idx))
+        return seeded_getitem(super().__getitem__, idx)
+
+
+def seeded_getitem(getitem: Callable[[int], dict], idx: int) -> dict:
+    """``getitem(idx)`` on generators seeded for the sample, if ``idx``
+    carries a seed and an epoch (a :class:`~mmpkkd.datasets.SeededIndex`).
+
+    The shared body of :class:`SeededPipelineMixin` and
+    :class:`~mmpkkd.datasets.SeededDataset`. ``getitem`` receives a plain
+    ``int``, so ``sample_idx`` in the data samples stays an ``int`` as with
+    any other sampler. In the main process (no data-loading workers) the
+    generators are restored afterwards.
+
+    Args:
+        getitem: The data set's own ``__getitem__``.
+        idx (int): The index, tagged or not.
+
+    Returns:
+        dict: The sample.
+
+    Example:
+        >>> from mmpkkd.datasets import SeededIndex
+        >>> draw = lambda i: dict(i=i, r=np.random.rand())
+        >>> a = seeded_getitem(draw, SeededIndex(3, seed=0, epoch=1))
+        >>> b = seeded_getitem(draw, SeededIndex(3, seed=0, epoch=1))
+        >>> a == b, type(a['i'])
+        (True, <class 'int'>)
+    """
+    seed, epoch = getattr(idx, 'seed', None), getattr(idx, 'epoch', None)
+    if seed is None or epoch is None:
+        return getitem(idx)
+    seeds = sample_seeds(seed, epoch, idx)
+    in_main_process = get_worker_info() is None
+    with seeded_generators(seeds, restore=in_main_process):
+        return getitem(int(idx))
