@@ -54,9 +54,9 @@ class SeededSampler(DefaultSampler):
     and epoch (set by MMEngine before every epoch). A data set with
     :class:`~mmpkkd.datasets.SeededPipelineMixin` (every mmpkkd data set),
     or any data set wrapped in :class:`~mmpkkd.datasets.SeededDataset`
-    (mmpretrain's, for example), then augments sample ``i`` of epoch ``e`` identically whatever the
-    number of workers, whether they are persistent, and across a resume,
-    and differently in every epoch.
+    (mmpretrain's, for example), then augments sample ``i`` of epoch ``e``
+    identically whatever the number of workers, whether they are
+    persistent, and across a resume, and differently in every epoch.
 
     Args:
         dataset (Sized): A data set with

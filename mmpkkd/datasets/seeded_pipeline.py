@@ -99,7 +99,8 @@ class SeededPipelineMixin:
 
     Put it first among the bases of a :class:`mmengine.dataset.BaseDataset`
     subclass (for a data set you do not define, e.g. one of mmpretrain's,
-    wrap it in :class:`~mmpkkd.datasets.SeededDataset` instead). An index that carries ``seed`` and ``epoch`` (a
+    wrap it in :class:`~mmpkkd.datasets.SeededDataset` instead). An index
+    that carries ``seed`` and ``epoch`` (a
     :class:`~mmpkkd.datasets.SeededIndex` from
     :class:`~mmpkkd.datasets.SeededSampler`) reseeds the global generators
     from :func:`sample_seeds` before the pipeline runs, re-fetches of
