@@ -7,6 +7,10 @@ final weights on the fixed test split (no checkpoint selection on it).
 Prints a table of mean and standard deviation over the seeds and writes
 ``results.md``, ``results.json`` and ``results.png`` to the work dir.
 
+Every training gets its own folder under the work dir. When one of them
+already holds checkpoints (an earlier demo), nothing starts unless
+``--overwrite`` is given.
+
 Example:
     python tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2
 """
@@ -18,11 +22,6 @@ import statistics
 import time
 from typing import Dict, List
 
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-import mmpkkd  # noqa: F401  (registers all modules)
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ANN_CONFIG = osp.join(REPO, 'configs/ann/resnet20_digits.py')
 PKKD_CONFIG = osp.join(REPO, 'configs/pkkd/resnet20_digits.py')
@@ -30,17 +29,32 @@ ROWS = [('CNN teacher (co-trained in PKKD)', 'cnn'),
         ('ANN trained alone', 'ann'), ('ANN trained with PKKD', 'pkkd')]
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument(
         '--epochs', type=int, help='override the configs\' schedule length')
-    return parser.parse_args()
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='delete the checkpoints of an earlier demo in the work dir '
+        'and train again')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
+    return parser.parse_args(argv)
+
+
+def run_dirs(work_dir: str, seeds: List[int]) -> Dict[tuple, str]:
+    """``{(kind, seed): folder}`` of every training of the demo."""
+    return {(kind, seed): osp.join(work_dir, f'{kind}_seed{seed}')
+            for seed in seeds for kind in ('ann', 'pkkd')}
 
 
 def train_and_test(config: str, seed: int, work_dir: str,
                    epochs: int = None) -> Dict[str, float]:
+    from mmengine.config import Config
+
+    from mmpkkd.utils import build_runner
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed, deterministic=False)
@@ -50,7 +64,7 @@ def train_and_test(config: str, seed: int, work_dir: str,
         cfg.train_cfg.max_epochs = epochs
         cfg.param_scheduler.T_max = epochs
     cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     return runner.test()
 
@@ -104,17 +118,26 @@ def plot(results: Dict[str, List[float]], path: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    args = parse_args()
+def run(args: argparse.Namespace) -> Dict[str, List[float]]:
+    """Check every run folder first, then train and test them all."""
+    from mmpkkd.utils import USAGE_EXIT, UserError, plan_run
+    if not args.seeds:
+        raise UserError('--seeds needs at least one seed.', USAGE_EXIT)
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f'--epochs must be at least 1, got {args.epochs}.',
+                        USAGE_EXIT)
+    dirs = run_dirs(args.work_dir, args.seeds)
+    for folder in dirs.values():  # any refusal comes before any training
+        plan_run(folder, overwrite=args.overwrite, advice=(
+            'Pass another --work-dir, or --overwrite to delete them and '
+            'train again.'))
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
     results = {'cnn': [], 'ann': [], 'pkkd': []}
     for seed in args.seeds:
-        ann = train_and_test(ANN_CONFIG, seed,
-                             osp.join(args.work_dir, f'ann_seed{seed}'),
+        ann = train_and_test(ANN_CONFIG, seed, dirs[('ann', seed)],
                              args.epochs)
-        pkkd = train_and_test(PKKD_CONFIG, seed,
-                              osp.join(args.work_dir, f'pkkd_seed{seed}'),
+        pkkd = train_and_test(PKKD_CONFIG, seed, dirs[('pkkd', seed)],
                               args.epochs)
         results['ann'].append(ann['accuracy/top1'])
         results['pkkd'].append(pkkd['accuracy/top1'])
@@ -124,7 +147,19 @@ def main() -> None:
     print('\n' + table)
     print(f'Written: {osp.join(args.work_dir, "results.md")}, results.json, '
           'results.png')
+    return results
+
+
+def main(argv=None) -> Dict[str, List[float]]:
+    """Run the demo; errors propagate (for use from Python)."""
+    args = parse_args(argv)
+    import mmpkkd  # noqa: F401  (registers all modules; after --help)
+    return run(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('run_demo.py', cli_args.debug or None):
+        run(cli_args)

@@ -3,10 +3,18 @@
 # Env: GPUS (total, default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5),
 #      SRUN_ARGS (extra srun arguments).
 set -euo pipefail
+if [ "$#" -lt 4 ]; then
+    echo "usage: bash $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]" >&2
+    exit 2
+fi
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
+if [ ! -f "$CONFIG" ]; then
+    echo "$0: config file '$CONFIG' does not exist" >&2
+    exit 2
+fi
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}

@@ -58,17 +58,17 @@ def without_teacher_metrics(evaluator):
     return evaluator
 
 
-def test(args: argparse.Namespace) -> dict:
+def evaluate(args: argparse.Namespace) -> dict:
     """Check the inputs, build the runner, load strictly, evaluate."""
     from mmengine.model import is_model_wrapper
 
-    from mmpkkd.engine import safe_torch_load
     from mmpkkd.quantization import (check_matches_config, is_int8_dict,
                                      load_int8)
     from mmpkkd.quantization.serialization import check_int8_dict
     from mmpkkd.utils import (USAGE_EXIT, UserError, build_runner,
                               check_output_path, close_distributed,
-                              load_config, load_strictly, make_parent)
+                              load_config, load_strictly, make_parent,
+                              read_checkpoint)
     from mmpkkd.utils.checkpoint import check_fits
     from mmpkkd.utils.config import missing_file_message
 
@@ -78,7 +78,7 @@ def test(args: argparse.Namespace) -> dict:
                         USAGE_EXIT)
     if args.out:
         check_output_path(args.out, [args.config, args.checkpoint])
-    checkpoint = safe_torch_load(args.checkpoint, map_location='cpu')
+    checkpoint = read_checkpoint(args.checkpoint)
     int8 = is_int8_dict(checkpoint)
     if int8:  # evaluate the config's network, with the file's int8 layers
         check_int8_dict(checkpoint, args.checkpoint)
@@ -106,13 +106,16 @@ def test(args: argparse.Namespace) -> dict:
     return metrics
 
 
-def main(argv=None) -> None:
+def main(argv=None):
+    """Run the tool; errors propagate (for use from Python)."""
     args = parse_args(argv)
     import mmpkkd  # noqa: F401  (registers all modules; after --help)
-    from mmpkkd.utils import report_errors
-    with report_errors('test.py', args.debug or None):
-        test(args)
+    return evaluate(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('test.py', cli_args.debug or None):
+        evaluate(cli_args)

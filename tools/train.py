@@ -140,13 +140,16 @@ def train(args: argparse.Namespace) -> None:
     close_distributed()
 
 
-def main(argv=None) -> None:
+def main(argv=None):
+    """Run the tool; errors propagate (for use from Python)."""
     args = parse_args(argv)
     import mmpkkd  # noqa: F401  (registers all modules; after --help)
-    from mmpkkd.utils import report_errors
-    with report_errors('train.py', args.debug or None):
-        train(args)
+    return train(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('train.py', cli_args.debug or None):
+        train(cli_args)

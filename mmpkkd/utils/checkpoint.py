@@ -8,17 +8,37 @@ unexpected keys and the config or tool that fits the checkpoint.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-from mmpkkd.engine import safe_torch_load
+from mmpkkd.engine import CheckpointError, safe_torch_load
 from .errors import INPUT_EXIT, UserError
 
 STUDENT, TEACHER = 'student.', 'teacher.'
 #: Keys shown per list in a mismatch message.
 SHOWN_KEYS = 5
+
+
+def read_checkpoint(path: str) -> Any:
+    """:func:`~mmpkkd.engine.safe_torch_load` to the CPU, with the errors
+    torch's zip reader raises for a cut-off file (``OSError: [Errno 22]``)
+    reported as such.
+
+    Raises:
+        CheckpointError: Missing, unsafe, truncated or corrupt file.
+    """
+    try:
+        return safe_torch_load(path, map_location='cpu')
+    except (FileNotFoundError, PermissionError):
+        raise
+    except OSError as err:
+        raise CheckpointError(
+            f'Checkpoint {path!r} cannot be read ({err.strerror or err}): it '
+            'is probably truncated or corrupt, e.g. cut short while being '
+            'written or copied. Use an earlier epoch_*.pth or copy it '
+            'again.') from err
 
 
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -109,7 +129,7 @@ def load_strictly(model: nn.Module,
         CheckpointError: The file is missing, corrupt or unsafe.
     """
     if checkpoint is None:
-        checkpoint = safe_torch_load(path, map_location='cpu')
+        checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict):
         raise UserError(f'checkpoint {path} is not a dict of weights.',
                         INPUT_EXIT)

@@ -20,6 +20,10 @@ from typing import List, Optional
 from .errors import INPUT_EXIT, USAGE_EXIT, UserError
 
 LAST_CHECKPOINT = 'last_checkpoint'
+#: What to do about a work dir that holds checkpoints (tools/train.py).
+RUN_ADVICE = ('Resume that run with --resume, train into another '
+              '--work-dir, or pass --overwrite to delete them and start '
+              'again.')
 
 
 def checkpoint_files(work_dir: str) -> List[str]:
@@ -61,7 +65,8 @@ def latest_checkpoint(work_dir: str) -> str:
 
 def plan_run(work_dir: str, resume: Optional[str] = None,
              overwrite: bool = False,
-             load_from: Optional[str] = None) -> Optional[str]:
+             load_from: Optional[str] = None,
+             advice: str = RUN_ADVICE) -> Optional[str]:
     """Check that a training may start in ``work_dir``.
 
     Args:
@@ -72,6 +77,7 @@ def plan_run(work_dir: str, resume: Optional[str] = None,
             checkpoints; they are deleted first (rank 0 only).
         load_from (str, optional): The config's ``load_from``; never
             deleted.
+        advice (str): What the refusal of a new run suggests doing.
 
     Returns:
         str or None: The checkpoint to resume from, None for a new run.
@@ -96,9 +102,8 @@ def plan_run(work_dir: str, resume: Optional[str] = None,
         shown = ', '.join(old[:6]) + (', ...' if len(old) > 6 else '')
         raise UserError(
             f'work dir {work_dir} holds the checkpoints of an earlier run '
-            f'({shown}); a new run would replace them. Resume that run with '
-            '--resume, train into another --work-dir, or pass --overwrite '
-            'to delete them and start again.', USAGE_EXIT)
+            f'({shown}); a new run would replace them. {advice}',
+            USAGE_EXIT)
     if load_from is not None and any(
             osp.realpath(osp.join(work_dir, n)) == osp.realpath(load_from)
             for n in old):

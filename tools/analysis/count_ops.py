@@ -49,14 +49,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of CONFIG (not of the twin), e.g. '
         'model.backbone.depth=32')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> str:
-    args = parse_args(argv)
+def report(args: argparse.Namespace) -> str:
+    """Count, print and optionally write the report of ``args``."""
     from mmpkkd.analysis import (count_ops, default_input_shape,
                                  format_markdown, networks_to_compare,
                                  read_config)
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    from mmpkkd.utils.config import missing_file_message
+    for path in (args.config, args.twin):
+        if path is not None and not osp.isfile(path):
+            raise UserError(missing_file_message(path, 'config'), USAGE_EXIT)
+    if args.twin and args.no_twin:
+        raise UserError('--twin and --no-twin contradict each other.',
+                        USAGE_EXIT)
+    if args.out:
+        check_output_path(args.out, [args.config, args.twin])
 
     shape = tuple(args.shape) if args.shape else default_input_shape(
         read_config(args.config, args.cfg_options))
@@ -77,5 +89,13 @@ def main(argv=None) -> str:
     return text
 
 
+def main(argv=None) -> str:
+    """Run the tool; errors propagate (for use from Python)."""
+    return report(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # after --help: keeps it quick
+    with report_errors('count_ops.py', cli_args.debug or None):
+        report(cli_args)

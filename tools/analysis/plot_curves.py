@@ -31,21 +31,37 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='plot the latest run only instead of merging '
                         'all runs of the work dir')
     parser.add_argument('--title', help='figure title (default: WORK_DIR)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def plot(args: argparse.Namespace):
+    """Read the curves of ``args.work_dir`` and write the PNG."""
     from mmpkkd.analysis import load_curves, plot_curves
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    if not osp.exists(args.work_dir):
+        raise UserError(f'{args.work_dir} does not exist; pass the work dir '
+                        'of a training (or a scalars.json file).',
+                        USAGE_EXIT)
 
     curves = load_curves(args.work_dir, latest_only=args.latest)
     out = args.out or osp.join(
         args.work_dir if osp.isdir(args.work_dir) else
         osp.dirname(args.work_dir), 'curves.png')
+    check_output_path(out)
     info = plot_curves(curves, out, title=args.title or args.work_dir)
     print(f'{len(curves.runs)} run(s) -> {info.path}')
     return info
 
 
+def main(argv=None):
+    """Run the tool; errors propagate (for use from Python)."""
+    return plot(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # after --help: keeps it quick
+    with report_errors('plot_curves.py', cli_args.debug or None):
+        plot(cli_args)

@@ -44,12 +44,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         'adder layers and their teacher twins (default: %(default)s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def visualize(args: argparse.Namespace):
+    """Draw the figures of ``args``."""
+    import os.path as osp
+
     from mmpkkd.analysis import visualize_features
+    from mmpkkd.utils import USAGE_EXIT, UserError
+    from mmpkkd.utils.config import missing_file_message
+    for path, what in ((args.config, 'config'),
+                       (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise UserError(missing_file_message(path, what), USAGE_EXIT)
+    if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
+        raise UserError(f'--out-dir {args.out_dir} is a file, not a folder.',
+                        USAGE_EXIT)
+    if args.num_images < 1:
+        raise UserError(f'--num-images must be at least 1, got '
+                        f'{args.num_images}.', USAGE_EXIT)
 
     figures = visualize_features(
         args.config, args.checkpoint, args.out_dir, layers=args.layers,
@@ -61,5 +77,13 @@ def main(argv=None):
     return figures
 
 
+def main(argv=None):
+    """Run the tool; errors propagate (for use from Python)."""
+    return visualize(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # after --help: keeps it quick
+    with report_errors('visualize_features.py', cli_args.debug or None):
+        visualize(cli_args)

@@ -12,27 +12,14 @@ Example:
 """
 import argparse
 import json
-import os
 import os.path as osp
 import time
 from typing import Iterator, Tuple
 
-import torch
-import torch.nn as nn
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope
-from mmengine.runner import Runner, load_checkpoint
-
-import mmpkkd  # noqa: F401  (registers modules)
-from mmpkkd.quantization import (
-    build_float_model,
-    classifier_of,
-    quantize_int8,
-    save_int8,
-)
+from mmengine.config import DictAction  # light: no torch
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Int8-quantise the adder layers of a checkpoint.')
     parser.add_argument('config', help='ANN or PKKD config file')
@@ -53,28 +40,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--json', help='also write the accuracies here')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries')
-    return parser.parse_args()
+        help='override config entries; a key the config does not have is '
+        'an error')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
+    return parser.parse_args(argv)
 
 
-def classifier_cfg(cfg: Config) -> dict:
-    """The float classifier's model config (PKKD: the student), with the
-    data preprocessor of the config, so an int8 file rebuilds alone."""
-    model = cfg.model.to_dict()
-    preprocessor = model.get('data_preprocessor') or cfg.get(
-        'data_preprocessor')
-    if model.get('type') == 'PKKDDistiller':
-        model = dict(model['student'])
-    if preprocessor is not None:
-        preprocessor = dict(preprocessor)
-        preprocessor.pop('batch_augments', None)  # training only
-        model.setdefault('data_preprocessor', preprocessor)
-    return model
-
-
-def build_loader(cfg: Config, split: str, seed: int):
+def build_loader(cfg, split: str, seed: int):
     """Training data with the test pipeline (shuffled with ``seed``), or
     the test loader."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
     if split == 'test':
         loader = cfg.test_dataloader.to_dict()
     else:
@@ -89,8 +66,8 @@ def build_loader(cfg: Config, split: str, seed: int):
         return Runner.build_dataloader(loader, seed=seed)
 
 
-def batches(model: nn.Module, loader, limit: int = None
-            ) -> Iterator[Tuple[torch.Tensor, list]]:
+def batches(model, loader,
+            limit: int = None) -> Iterator[Tuple[object, list]]:
     """Preprocessed ``(inputs, data_samples)`` of ``loader``."""
     for i, data in enumerate(loader):
         if limit is not None and i >= limit:
@@ -99,28 +76,44 @@ def batches(model: nn.Module, loader, limit: int = None
         yield data['inputs'], data['data_samples']
 
 
-@torch.no_grad()
-def top1(net: nn.Module, model: nn.Module, loader) -> float:
+def top1(net, model, loader) -> float:
     """Top-1 accuracy (%) of ``net(x, mode='tensor')`` on ``loader``."""
+    import torch
     correct = total = 0
-    for inputs, samples in batches(model, loader):
-        pred = net(inputs, mode='tensor').argmax(1)
-        labels = torch.cat([s.gt_label for s in samples]).view(-1)
-        correct += int((pred == labels).sum())
-        total += labels.numel()
+    with torch.no_grad():
+        for inputs, samples in batches(model, loader):
+            pred = net(inputs, mode='tensor').argmax(1)
+            labels = torch.cat([s.gt_label for s in samples]).view(-1)
+            correct += int((pred == labels).sum())
+            total += labels.numel()
     return 100.0 * correct / max(total, 1)
 
 
-def main() -> None:
-    args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+def quantize(args: argparse.Namespace) -> dict:
+    """Check the paths, calibrate, report, save."""
+    from mmpkkd.quantization import (build_float_model, classifier_cfg,
+                                     classifier_of, quantize_int8, save_int8)
+    from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                              load_strictly, make_parent, read_config)
+    from mmpkkd.utils.config import missing_file_message
+    cfg = read_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise UserError(missing_file_message(args.checkpoint, 'checkpoint'),
+                        USAGE_EXIT)
+    for value, option in ((args.calib_batches, '--calib-batches'),
+                          (args.max_samples, '--max-samples')):
+        if value < 1:
+            raise UserError(f'{option} must be at least 1, got {value}.',
+                            USAGE_EXIT)
+    check_output_path(args.out, [args.config, args.checkpoint])
+    if args.json:
+        check_output_path(args.json, [args.config, args.checkpoint, args.out],
+                          option='--json')
     model_cfg = cfg.model.to_dict()
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = build_float_model(model_cfg)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    load_strictly(model, args.checkpoint, args.config)
     model.eval()
     net = classifier_of(model)
 
@@ -143,16 +136,28 @@ def main() -> None:
         'calib_seed': args.seed,
         'calib_seconds': round(t_calib, 2),
     }
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    save_int8(qnet, args.out, classifier_cfg(cfg), meta=results)
+    save_int8(qnet, make_parent(args.out), classifier_cfg(cfg),
+              meta=results)
     print(f'float32 top-1 {acc_float:.2f} %   int8 top-1 {acc_int8:.2f} %   '
           f'(delta {acc_int8 - acc_float:+.2f} pt; calibration '
           f'{t_calib:.1f} s on {args.calib_batches} batches)')
     print(f'saved int8 model to {args.out}')
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(make_parent(args.json), 'w') as f:
             json.dump(results, f, indent=2)
+    return results
+
+
+def main(argv=None) -> dict:
+    """Run the tool; errors propagate (for use from Python)."""
+    args = parse_args(argv)
+    import mmpkkd  # noqa: F401  (registers modules; after --help)
+    return quantize(args)
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('quantize_int8.py', cli_args.debug or None):
+        quantize(cli_args)

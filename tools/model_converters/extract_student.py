@@ -3,7 +3,7 @@
 The output holds only the student's weights (no teacher, no connectors),
 under the key names of a plain ``ImageClassifier``, so it loads into the ANN
 config (e.g. ``configs/ann/resnet20_digits.py``) for ``tools/test.py`` or as
-``load_from`` for fine-tuning.
+``load_from`` for fine-tuning. The output may not be the input file.
 
 Example:
     python tools/model_converters/extract_student.py \\
@@ -12,27 +12,47 @@ Example:
         work_dirs/pkkd/student.pth
 """
 import argparse
-import os
 import os.path as osp
 
-import torch
 
-from mmpkkd.engine import safe_torch_load
-from mmpkkd.models.distillers import extract_student
-
-
-def main() -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Save the ANN student of a PKKD checkpoint.')
     parser.add_argument('checkpoint', help='PKKD checkpoint (epoch_*.pth)')
-    parser.add_argument('out', help='output file for the student')
-    args = parser.parse_args()
-    student = extract_student(safe_torch_load(args.checkpoint, 'cpu'))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    torch.save(student, args.out)
+    parser.add_argument('out', help='output file for the student (not the '
+                        'input file)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
+    return parser.parse_args(argv)
+
+
+def extract(args: argparse.Namespace) -> None:
+    import torch
+
+    from mmpkkd.models.distillers import extract_student
+    from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                              make_parent, read_checkpoint)
+    from mmpkkd.utils.config import missing_file_message
+    if not osp.isfile(args.checkpoint):
+        raise UserError(missing_file_message(args.checkpoint, 'checkpoint'),
+                        USAGE_EXIT)
+    check_output_path(args.out, [args.checkpoint], option='OUT')
+    student = extract_student(read_checkpoint(args.checkpoint))
+    torch.save(student, make_parent(args.out))
     print(f'Saved {len(student["state_dict"])} student tensors to '
           f'{args.out}')
 
 
+def main(argv=None):
+    """Run the tool; errors propagate (for use from Python)."""
+    args = parse_args(argv)
+    import mmpkkd  # noqa: F401  (registers all modules; after --help)
+    return extract(args)
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('extract_student.py', cli_args.debug or None):
+        extract(cli_args)
