@@ -26,7 +26,7 @@ from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
 from mmpkkd.engine import RNGStateHook, safe_torch_load
-from mmpkkd.engine.hooks.rng_state import get_rng_state
+from mmpkkd.engine.hooks.rng_state import get_rng_state, set_rng_state
 
 #: 4 iterations per pass: iter_5.pth lies in the middle of the second pass,
 #: so the resumed run's skip of the 5 trained batches starts a new pass (a
@@ -197,3 +197,33 @@ def test_single_process_round_trip_and_old_checkpoints():
     hook.after_load_checkpoint(None, old)
     assert (random.random(), np.random.rand(),
             torch.rand(1).item()) == expected
+
+
+def two_rank_checkpoint(alike: bool) -> dict:
+    """Rank 0's states are the current ones; rank 1's the same, or those
+    one torch draw later."""
+    first = get_rng_state()
+    torch.rand(1)
+    second = first if alike else get_rng_state()
+    set_rng_state(first)
+    return dict(rng_state=dict(world_size=2, ranks=[first, second]))
+
+
+@pytest.mark.parametrize('alike', [True, False])
+def test_resume_on_fewer_ranks(alike, capsys):
+    """A 2-rank checkpoint resumed by one process: rank 0 takes rank 0's
+    states; a warning says the sequences restart only where the ranks'
+    states differed."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('test_rng_state_ranks')  # a current logger
+    checkpoint = two_rank_checkpoint(alike)
+    expected = torch.rand(1)  # drawn right after rank 0's state
+    torch.rand(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        RNGStateHook().after_load_checkpoint(None, checkpoint)
+    assert torch.equal(torch.rand(1), expected)
+    # MMEngine's logger writes to the console, not to `logging`'s root
+    out = capsys.readouterr()
+    warned = 'start-up seeds' in out.out + out.err
+    assert warned == (not alike)
