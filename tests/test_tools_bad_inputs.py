@@ -139,11 +139,15 @@ def test_missing_config_names_the_closest(guard):
 
 
 def test_config_with_syntax_error_names_file_and_line(guard, files):
-    bad = guard / 'broken.py'
-    bad.write_text("_base_ = ['x.py']\nmodel = dict(type='X'\n")
+    own, top, base = guard / 'own.py', guard / 'top.py', guard / 'base.py'
+    own.write_text("x = 1\nmodel = dict(type='X'\n")
+    top.write_text("_base_ = ['base.py']\nx = 1\n")
+    base.write_text("x = 1\ny = 2\nmodel = dict(type=\n")
     guard.freeze()
-    proc = run('tools/test.py', str(bad), files['ann'])
-    assert_refused(proc, 1, str(bad), 'line ')
+    proc = run('tools/test.py', str(own), files['ann'])
+    assert_refused(proc, 1, f'config {own}, line 2 has a syntax error')
+    proc = run('tools/train.py', str(top), '--work-dir', str(guard / 'w'))
+    assert_refused(proc, 1, f'config {base}, line 3 has a syntax error')
 
 
 def test_unknown_cfg_option_suggests_the_key(guard):

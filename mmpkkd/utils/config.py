@@ -6,6 +6,7 @@
   closest existing key (``max_epochs`` -> ``train_cfg.max_epochs``)
   instead of being merged as a new, unused entry.
 """
+import ast
 import difflib
 import inspect
 import os
@@ -44,11 +45,12 @@ def read_config(path: str, cfg_options: Optional[dict] = None,
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
-        where = f'line {err.lineno}' if err.lineno else 'unknown line'
+        file, line, msg = find_syntax_error(path) or (path, err.lineno,
+                                                      err.msg)
+        where = f', line {line}' if line else ''
         raise UserError(
-            f'config {path} (or a file it includes) cannot be parsed: '
-            f'{err.msg} ({err.filename if _known(err.filename) else path}, '
-            f'{where}). Fix the Python syntax there.', INPUT_EXIT) from err
+            f'config {file}{where} has a syntax error: {msg}. Fix the '
+            'Python syntax there.', INPUT_EXIT) from err
     except (FileNotFoundError, ImportError) as err:
         raise UserError(
             f'config {path} cannot be loaded: {err}. Check its _base_ '
@@ -59,8 +61,34 @@ def read_config(path: str, cfg_options: Optional[dict] = None,
     return cfg
 
 
-def _known(filename: Optional[str]) -> bool:
-    return bool(filename) and not filename.startswith('<')
+def find_syntax_error(path: str, depth: int = 8
+                      ) -> Optional[Tuple[str, Optional[int], str]]:
+    """``(file, line, message)`` of the first syntax error in a config or
+    the ``_base_`` files it names (MMEngine's own error does not say which
+    file), or None."""
+    try:
+        with open(path) as f:
+            tree = ast.parse(f.read(), filename=path)
+    except SyntaxError as err:
+        return path, err.lineno, err.msg
+    except OSError:
+        return None
+    if depth == 0:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_'
+                for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else bases:
+                found = find_syntax_error(
+                    osp.join(osp.dirname(path), base), depth - 1)
+                if found:
+                    return found
+    return None
 
 
 def missing_file_message(path: str, what: str) -> str:
