@@ -57,22 +57,27 @@ if triton is not None:
 
     # (first entry: the configuration used without autotuning)
     FWD_CONFIGS = [
-        dict(BLOCK_CO=64, BLOCK_P=64, num_warps=4),
-        dict(BLOCK_CO=32, BLOCK_P=128, num_warps=4),
-        dict(BLOCK_CO=64, BLOCK_P=128, num_warps=8),
-        dict(BLOCK_CO=128, BLOCK_P=64, num_warps=8),
-        dict(BLOCK_CO=16, BLOCK_P=128, num_warps=4),
+        dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=4, num_warps=4),
+        dict(BLOCK_CO=64, BLOCK_P=128, UNROLL=4, num_warps=8),
+        dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=8, num_warps=4),
+        dict(BLOCK_CO=32, BLOCK_P=128, UNROLL=8, num_warps=4),
+        dict(BLOCK_CO=128, BLOCK_P=64, UNROLL=4, num_warps=8),
+        dict(BLOCK_CO=128, BLOCK_P=128, UNROLL=4, num_warps=8),
+        dict(BLOCK_CO=16, BLOCK_P=128, UNROLL=8, num_warps=4),
     ]
     GRAD_INPUT_CONFIGS = [
-        dict(BLOCK_CI=64, BLOCK_P=64, num_warps=4),
-        dict(BLOCK_CI=32, BLOCK_P=128, num_warps=4),
-        dict(BLOCK_CI=64, BLOCK_P=128, num_warps=8),
-        dict(BLOCK_CI=16, BLOCK_P=128, num_warps=4),
+        dict(BLOCK_CI=64, BLOCK_P=64, UNROLL=4, num_warps=4),
+        dict(BLOCK_CI=64, BLOCK_P=128, UNROLL=4, num_warps=8),
+        dict(BLOCK_CI=64, BLOCK_P=64, UNROLL=8, num_warps=4),
+        dict(BLOCK_CI=32, BLOCK_P=128, UNROLL=8, num_warps=4),
+        dict(BLOCK_CI=128, BLOCK_P=64, UNROLL=4, num_warps=8),
+        dict(BLOCK_CI=16, BLOCK_P=128, UNROLL=8, num_warps=4),
     ]
     GRAD_WEIGHT_CONFIGS = [
         dict(BLOCK_CO=64, BLOCK_CI=64, BLOCK_R=32, num_warps=4),
         dict(BLOCK_CO=32, BLOCK_CI=32, BLOCK_R=64, num_warps=4),
         dict(BLOCK_CO=64, BLOCK_CI=64, BLOCK_R=64, num_warps=8),
+        dict(BLOCK_CO=128, BLOCK_CI=64, BLOCK_R=32, num_warps=8),
         dict(BLOCK_CO=16, BLOCK_CI=16, BLOCK_R=64, num_warps=4),
     ]
     # float64 (no tl.dot): a 3-D broadcast per step, so small tiles

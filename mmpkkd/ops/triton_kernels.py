@@ -48,7 +48,8 @@ def adder2d_fwd_kernel(x_ptr, wt_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO,
                        WO, CPG, COG, KH, KW, SH, SW, PH, PW, DH, DW, sxn,
                        sxc, sxh, sxw, KEY_CO, KEY_CI, KEY_P,
                        HAS_BIAS: tl.constexpr, IS_FP64: tl.constexpr,
-                       BLOCK_CO: tl.constexpr, BLOCK_P: tl.constexpr):
+                       BLOCK_CO: tl.constexpr, BLOCK_P: tl.constexpr,
+                       UNROLL: tl.constexpr):
     pid_p = tl.program_id(0)
     pid_co = tl.program_id(1)
     g = tl.program_id(2)
@@ -73,10 +74,17 @@ def adder2d_fwd_kernel(x_ptr, wt_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO,
             ok = h_ok & (wi >= 0) & (wi < W)
             x_tap = x_img + hi * sxh + wi * sxw
             w_tap = wt_g + (kh * KW + kw) * CPG * COG
-            for ci in range(0, CPG):
-                xv = tl.load(x_tap + ci * sxc, mask=ok, other=0.0)
-                wv = tl.load(w_tap + ci * COG, mask=co_ok, other=0.0)
-                acc += tl.abs(wv[:, None] - xv[None, :])
+            # UNROLL channels per trip: their loads are independent, so
+            # they are in flight together (the loop is latency-bound
+            # otherwise); a channel past CPG reads 0 - 0 and adds nothing
+            for ci0 in range(0, CPG, UNROLL):
+                for u in tl.static_range(UNROLL):
+                    ci = ci0 + u
+                    xv = tl.load(x_tap + ci * sxc, mask=ok & (ci < CPG),
+                                 other=0.0)
+                    wv = tl.load(w_tap + ci * COG, mask=co_ok & (ci < CPG),
+                                 other=0.0)
+                    acc += tl.abs(wv[:, None] - xv[None, :])
     out = -acc
     if HAS_BIAS:
         bv = tl.load(b_ptr + g * COG + offs_co, mask=co_ok, other=0.0)
@@ -93,7 +101,7 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, wt_ptr, gx_ptr, N, C, H, W,
                               COUT, HO, WO, CPG, COG, KH, KW, SH, SW, PH, PW,
                               DH, DW, sgn, sgc, sgh, sgw, sxn, sxc, sxh, sxw,
                               KEY_CO, KEY_CI, KEY_P, BLOCK_CI: tl.constexpr,
-                              BLOCK_P: tl.constexpr):
+                              BLOCK_P: tl.constexpr, UNROLL: tl.constexpr):
     pid_p = tl.program_id(0)
     pid_ci = tl.program_id(1)
     g = tl.program_id(2)
@@ -124,12 +132,16 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, wt_ptr, gx_ptr, N, C, H, W,
             ok = h_ok & (wnum >= 0) & (wnum % SW == 0) & (wo < WO)
             gy_tap = gy_img + ho * sgh + wo * sgw
             w_tap = wt_g + (kh * KW + kw) * COG * CPG
-            for co in range(0, COG):
-                dy = tl.load(gy_tap + co * sgc, mask=ok, other=0.0)
-                wv = tl.load(w_tap + co * CPG, mask=ci_ok, other=0.0)
-                d = wv[:, None] - xt
-                d = tl.minimum(tl.maximum(d, -1.0), 1.0)
-                acc += d * dy[None, :]
+            for co0 in range(0, COG, UNROLL):  # (as in the forward)
+                for u in tl.static_range(UNROLL):
+                    co = co0 + u
+                    dy = tl.load(gy_tap + co * sgc, mask=ok & (co < COG),
+                                 other=0.0)
+                    wv = tl.load(w_tap + co * CPG, mask=ci_ok & (co < COG),
+                                 other=0.0)
+                    d = wv[:, None] - xt
+                    d = tl.minimum(tl.maximum(d, -1.0), 1.0)
+                    acc += d * dy[None, :]
     gx_offs = (img * C * HW + pix)[None, :] + (
         (g * CPG + offs_ci).to(tl.int64) * HW)[:, None]
     tl.store(gx_ptr + gx_offs, acc, mask=tile_ok)
