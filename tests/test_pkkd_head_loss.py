@@ -84,11 +84,6 @@ def test_augments_on_a_sub_network_are_refused():
         MODELS.build(pkkd_cfg(student=student))
 
 
-def test_blend_loss_refuses_the_removed_ce_weight():
-    with pytest.raises(TypeError, match='student.head.loss.loss_weight'):
-        MODELS.build(dict(type='BlendKDLoss', ce_weight=1.0))
-
-
 def test_mixup_pkkd_config_trains_on_digits_with_soft_targets():
     """mmpretrain-style ``train_cfg.augments`` on the distiller: both heads
     get Mixup's ``gt_score``, and a few optimizer steps run on digits."""

@@ -284,16 +284,9 @@ def parse_args(argv=None):
                         help='GPU adder-MAC/s ceiling in T/s (default: known '
                         'GPUs, e.g. 16.7 for H100 SXM)')
     parser.add_argument('--json', default=None, help='write results here')
-    parser.add_argument('--networks', '--networks-only', dest='networks',
-                        action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--_mem-case', dest='mem_case', default=None,
                         help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.networks:
-        parser.error('whole-network throughput moved to its own script: '
-                     'python tools/analysis/benchmark_network.py --batch 64 '
-                     '--repeat 5')
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
 """The soft (KD) term of PKKD's ``L_blend`` (Eq. 4)."""
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -29,7 +29,6 @@ class BlendKDLoss(nn.Module):
         alpha (float): Weight of the soft (KD) term. 0 drops it (features
             only). Defaults to 1.0.
         temperature (float): Softmax temperature ``T``. Defaults to 4.0.
-        ce_weight: Removed; raises with a pointer to the head's loss.
 
     Returns:
         dict: ``{'loss_kd': tensor}``, already weighted; empty when
@@ -44,14 +43,8 @@ class BlendKDLoss(nn.Module):
 
     def __init__(self,
                  alpha: float = 1.0,
-                 temperature: float = 4.0,
-                 ce_weight: Optional[float] = None):
+                 temperature: float = 4.0):
         super().__init__()
-        if ce_weight is not None:
-            raise TypeError(
-                'BlendKDLoss no longer has ce_weight: the hard-label term is '
-                "the student head's loss; set its weight with "
-                'student.head.loss.loss_weight.')
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
         if alpha < 0:
