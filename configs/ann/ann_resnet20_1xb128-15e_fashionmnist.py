@@ -1,0 +1,11 @@
+# Adder (ANN) ResNet-20 on Fashion-MNIST: 28x28 grey images, one input
+# channel. Trains on the first 50,000 training images and validates on the
+# last 10,000; the official test split is for tools/test.py
+# (docs/fashion_mnist.md).
+_base_ = [
+    '../_base_/models/ann_cifar_resnet20.py',
+    '../_base_/datasets/fashion_mnist.py',
+    '../_base_/schedules/fashionmnist_bs128_15e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(backbone=dict(in_channels=1))
