@@ -5,16 +5,15 @@ import torch
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
-from torch.utils.benchmark import Timer
 
 from .builders import build_model, read_config
 
 #: The three networks compared by default: the CNN, its ANN twin, and PKKD
 #: training both at once (teacher + student + connectors).
 DEFAULT_NETWORKS = {
-    'CNN': 'configs/cnn/resnet20_cifar10.py',
-    'ANN': 'configs/ann/resnet20_cifar10.py',
-    'PKKD': 'configs/pkkd/resnet20_cifar10.py',
+    'CNN': 'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py',
+    'ANN': 'configs/ann/ann_resnet20_1xb256-400e_cifar10.py',
+    'PKKD': 'configs/pkkd/pkkd_resnet20_1xb256-400e_cifar10.py',
 }
 
 
@@ -26,7 +25,7 @@ def make_train_step(config: str, batch: int, device: str,
     data pipeline is not part of what is measured.
 
     Example:
-        >>> step = make_train_step('configs/ann/resnet20_cifar10.py', 8,
+        >>> step = make_train_step('configs/ann/ann_resnet20_1xb256-400e_cifar10.py', 8,
         ...                        'cpu')
         >>> step()  # forward, backward and SGD update of 8 images
     """
@@ -67,12 +66,15 @@ def measure_throughput(config: str,
         None on CPU, where the caller measures the process instead).
 
     Example:
-        >>> sorted(measure_throughput('configs/cnn/resnet20_cifar10.py', 8))
+        >>> sorted(measure_throughput('configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py', 8))
         ['images_per_s', 'peak_mem_mb', 'step_s']
     """
     step = make_train_step(config, batch, device)
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
+    # (imported here: importing torch.utils.benchmark prints a CUDA
+    # notice on machines without CUDA)
+    from torch.utils.benchmark import Timer
     timer = Timer(stmt='step()', globals=dict(step=step),
                   num_threads=torch.get_num_threads())
     step_s = timer.timeit(repeat).mean  # syncs CUDA around the steps

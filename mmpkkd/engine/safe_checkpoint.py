@@ -126,12 +126,13 @@ def safe_torch_load(filename: Union[str, Any],
                 f'objects outside the allow-list of safe types.{detail} '
                 'Loading it could execute arbitrary code, so nothing was '
                 'executed. Re-save the weights from a trusted source with '
-                '`torch.save(model.state_dict(), path)`.') from err
+                '`torch.save(model.state_dict(), path)`.') from None
         raise CheckpointError(
             f'Checkpoint {name!r} is corrupt: it is not a torch checkpoint '
             'that can be unpickled. Re-download it or resume from an earlier '
             'epoch_*.pth.') from err
-    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as err:
+    except (EOFError, OSError, zipfile.BadZipFile, RuntimeError,
+            ValueError) as err:
         raise CheckpointError(
             f'Checkpoint {name!r} is truncated or corrupt: {err}. The file '
             'was probably cut short while being written or copied; use an '
