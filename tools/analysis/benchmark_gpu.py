@@ -227,8 +227,12 @@ def main(argv=None) -> None:
     meta = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
                 triton=triton.__version__, clock_mhz=clock,
                 ceiling_tmacs=ceiling)
-    records = benchmark(shapes, impls, args.orig_mem_cap_gb, args.warmup_ms,
-                        args.rep_ms)
+    tf32 = torch.backends.cudnn.allow_tf32  # the conv impls switch it
+    try:
+        records = benchmark(shapes, impls, args.orig_mem_cap_gb,
+                            args.warmup_ms, args.rep_ms)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     text = markdown(records, impls, ceiling, meta)
     print(text)
     if args.markdown:
