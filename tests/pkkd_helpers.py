@@ -8,7 +8,8 @@ from mmengine.config import Config
 from mmpretrain.structures import DataSample
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DIGITS_PKKD = osp.join(REPO, 'configs/pkkd/resnet20_digits.py')
+DIGITS_PKKD = osp.join(REPO,
+                       'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py')
 
 
 def pkkd_cfg(**overrides) -> dict:

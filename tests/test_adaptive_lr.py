@@ -258,9 +258,11 @@ def test_layer_survives_pickle_and_deepcopy():
 
 
 @pytest.mark.parametrize('leaf', [
-    'ann/resnet20_digits.py', 'pkkd/resnet20_digits.py',
-    'ann/resnet20_cifar10.py', 'pkkd/resnet50_imagenet.py',
-    'ann/vgg_small_cifar100.py'
+    'ann/ann_resnet20_1xb64-15e_digits.py',
+    'pkkd/pkkd_resnet20_1xb64-15e_digits.py',
+    'ann/ann_resnet20_1xb256-400e_cifar10.py',
+    'pkkd/pkkd_resnet50_8xb32-150e_in1k.py',
+    'ann/ann_vgg-small_1xb256-400e_cifar100.py'
 ])
 def test_shipped_configs_build_the_adder_wrapper(leaf):
     cfg = Config.fromfile(osp.join(REPO, 'configs', leaf))
@@ -279,7 +281,8 @@ def test_train_py_amp_settings(monkeypatch, amp, dtype, loss_scale):
     import train  # tools/train.py
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     args = argparse.Namespace(
-        config=osp.join(REPO, 'configs', 'ann', 'resnet20_digits.py'),
+        config=osp.join(REPO, 'configs', 'ann',
+                        'ann_resnet20_1xb64-15e_digits.py'),
         cfg_options=None, work_dir='/tmp/unused', launcher='none', amp=amp,
         resume=None, no_validate=False, tensorboard=False,
         auto_scale_lr=False)
@@ -294,7 +297,7 @@ def test_checkpoint_of_a_plain_optim_wrapper_resumes(tmp_path):
     rescaling in the op) resume under the adder wrapper, momentum and all."""
     from test_tools import train  # the tools' end-to-end helpers
     old, new = str(tmp_path / 'old'), str(tmp_path / 'new')
-    config = 'configs/ann/resnet20_digits.py'
+    config = 'configs/ann/ann_resnet20_1xb64-15e_digits.py'
     train(config, old, epochs=1, cfg=['optim_wrapper.type=OptimWrapper'])
     os.makedirs(new)
     ckpt = osp.join(new, 'epoch_1.pth')

@@ -17,13 +17,13 @@ import torch
 from mmpkkd.analysis import (ENERGY_PJ, count_ops, energy_pj,
                              format_markdown, load_curves,
                              networks_to_compare, plot_curves,
-                             twin_config_path)
+                             cnn_twin_cfg)
 from mmpkkd.analysis.features import select_pairs
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.ops import adder2d_reference
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PKKD_DIGITS = 'configs/pkkd/resnet20_digits.py'
+PKKD_DIGITS = 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 TOOLS = ('count_ops', 'visualize_features', 'plot_curves')
 
@@ -79,7 +79,7 @@ def r20_reports():
     os.chdir(REPO)
     try:
         networks, notes = networks_to_compare(
-            'configs/ann/resnet20_cifar10.py')
+            'configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
     finally:
         os.chdir(cwd)
     assert [n.label for n in networks] == ['CNN', 'ANN'] and not notes
@@ -88,12 +88,32 @@ def r20_reports():
 
 
 # ---------------------------------------------------------------- count_ops
-def test_twin_paths():
-    assert twin_config_path('configs/ann/resnet20_cifar10.py') == osp.join(
-        'configs', 'cnn', 'resnet20_cifar10.py')
-    assert twin_config_path('configs/cnn/x.py') == osp.join(
-        'configs', 'ann', 'x.py')
-    assert twin_config_path('configs/pkkd/x.py') is None
+@pytest.mark.parametrize('name', ['resnet20_1xb256-400e_cifar10',
+                                  'vgg-small_1xb256-400e_cifar100',
+                                  'resnet50_8xb32-150e_in1k'])
+def test_cnn_twin_is_built_from_the_ann_model_config(name):
+    """The derived twin is the network of the shipped CNN config."""
+    from mmengine.config import Config
+    from mmpkkd.analysis import build_model
+    ann_cfg = Config.fromfile(osp.join(REPO, f'configs/ann/ann_{name}.py'))
+    cnn_cfg = Config.fromfile(osp.join(REPO, f'configs/cnn/cnn_{name}.py'))
+    twin = build_model(cnn_twin_cfg(ann_cfg.model))
+    cnn = build_model(cnn_cfg.model)
+    assert not any(isinstance(m, Adder2d) for m in twin.modules())
+    assert [(n, type(m)) for n, m in twin.named_modules()] == \
+        [(n, type(m)) for n, m in cnn.named_modules()]
+    assert {k: v.shape for k, v in twin.state_dict().items()} == \
+        {k: v.shape for k, v in cnn.state_dict().items()}
+    assert cnn_twin_cfg(cnn_cfg.model) is None  # a CNN has no derived twin
+
+
+def test_cnn_config_is_reported_alone_unless_twin_given():
+    path = osp.join(REPO, 'configs/cnn/cnn_resnet20_1xb64-15e_digits.py')
+    networks, notes = networks_to_compare(path)
+    assert [n.label for n in networks] == ['CNN'] and '--twin' in notes[0]
+    twin = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
+    networks, notes = networks_to_compare(path, twin=twin)
+    assert [n.label for n in networks] == ['CNN', 'ANN'] and not notes
 
 
 def test_basic_block_counted_by_hand(r20_reports):
@@ -218,7 +238,8 @@ def test_int8_energy_by_hand(r20_reports):
 def test_count_ops_cli_pkkd_reports_teacher_and_student(tmp_path, capsys):
     out = str(tmp_path / 'ops.md')
     text = load_tool('count_ops').main(
-        [osp.join(REPO, 'configs/pkkd/resnet20_cifar10.py'), '--shape', '3',
+        [osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb256-400e_cifar10.py'),
+         '--shape', '3',
          '32', '32', '--out', out])
     assert open(out).read() == text
     assert '(teacher)' in text and '(student)' in text

@@ -25,9 +25,9 @@ from mmpkkd.ops import adder2d_reference
 from mmpkkd.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ANN = osp.join(REPO, 'configs', 'ann', 'resnet20_cifar10.py')
-CNN = osp.join(REPO, 'configs', 'cnn', 'resnet20_cifar10.py')
-PKKD = osp.join(REPO, 'configs', 'pkkd', 'resnet20_cifar10.py')
+ANN = osp.join(REPO, 'configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
+CNN = osp.join(REPO, 'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py')
+PKKD = osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb256-400e_cifar10.py')
 
 
 def _build(model_cfg, seed=0):

@@ -28,9 +28,9 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
 
 
 def test_configs_named_in_readme_exist():
-    names = set(re.findall(r'configs/[\w/]+\.py', readme()))
+    names = set(re.findall(r'configs/[\w/.-]+\.py', readme()))
     assert names, 'the README names no config'
     for name in names:
         assert osp.isfile(osp.join(REPO, name)), name
-    for name in re.findall(r'`(\w+\.py)` \|', readme()):
+    for name in re.findall(r'`([\w.-]+\.py)` \|', readme()):
         assert glob.glob(osp.join(REPO, 'configs', 'pkkd', name)), name

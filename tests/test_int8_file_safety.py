@@ -22,7 +22,7 @@ from mmpkkd.quantization.model_cfg import classifier_cfg
 from mmpkkd.quantization.serialization import checksum
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ANN = osp.join(REPO, 'configs/ann/resnet20_digits.py')
+ANN = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
 
 
 @pytest.fixture(scope='module')

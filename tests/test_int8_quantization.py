@@ -128,7 +128,8 @@ def test_collect_stats_needs_adders_and_batches():
 @pytest.fixture(scope='module')
 def ann_resnet20():
     """ANN ResNet-20 of the digits config with non-trivial BN statistics."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/ann/resnet20_digits.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py'))
     model_cfg = cfg.model.to_dict()
     model_cfg['data_preprocessor'] = cfg.data_preprocessor.to_dict()
     torch.manual_seed(0)

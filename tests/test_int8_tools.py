@@ -13,7 +13,7 @@ from mmpkkd.quantization import Int8Adder2d, build_float_model, load_int8
 from mmpkkd.quantization import int8_layers
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs/pkkd/resnet20_digits.py')
+CONFIG = osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py')
 # 60 test images are enough to compare the two tools' counts
 FAST = ['--cfg-options', 'test_dataloader.dataset.indices=60']
 

@@ -52,7 +52,8 @@ def data_options(config: str, roots: Dict[str, str]) -> List[str]:
             continue
         opts += [f'{loader}.num_workers=0',
                  f'{loader}.persistent_workers=False']
-        data = 'imagenet' if 'imagenet' in config else (
+        imagenet = '_in1k' in config or 'imagenet' in config
+        data = 'imagenet' if imagenet else (
             'cifar100' if 'cifar100' in config else 'cifar10')
         opts.append(f'{loader}.dataset.data_root={roots[data]}')
         if data == 'imagenet':

@@ -53,8 +53,8 @@ def cifar_resnet_params(depth: int, num_classes: int, bn_head: bool) -> int:
 
 @pytest.mark.parametrize('depth', [20, 32, 56])
 def test_cifar_resnet_parameter_counts(depth):
-    cnn = build(f'configs/cnn/resnet{depth}_cifar10.py')
-    ann = build(f'configs/ann/resnet{depth}_cifar10.py')
+    cnn = build(f'configs/cnn/cnn_resnet{depth}_1xb256-400e_cifar10.py')
+    ann = build(f'configs/ann/ann_resnet{depth}_1xb256-400e_cifar10.py')
     assert n_params(cnn) == cifar_resnet_params(depth, 10, bn_head=False)
     assert n_params(ann) == cifar_resnet_params(depth, 10, bn_head=True)
     if depth == 20:  # the paper's "0.27M"
@@ -62,7 +62,7 @@ def test_cifar_resnet_parameter_counts(depth):
 
 
 def test_resnet20_shapes_and_stable_names():
-    ann = build('configs/ann/resnet20_cifar10.py')
+    ann = build('configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
     feats = ann.extract_feat(torch.randn(2, 3, 32, 32))
     assert feats[-1].shape == (2, 64)
     assert ann(torch.randn(2, 3, 32, 32), mode='tensor').shape == (2, 10)
@@ -73,14 +73,14 @@ def test_resnet20_shapes_and_stable_names():
 
 
 @pytest.mark.parametrize('config,stem,head', [
-    ('configs/ann/resnet20_cifar10.py', 'backbone.conv1', 'head.fc'),
-    ('configs/ann/resnet56_cifar100.py', 'backbone.conv1', 'head.fc'),
-    ('configs/ann/vgg_small_cifar10.py', 'backbone.stem.conv', 'head.fc'),
-    ('configs/ann/resnet18_imagenet.py', 'backbone.conv1', 'head.fc'),
-    ('configs/ann/resnet50_imagenet.py', 'backbone.conv1', 'head.fc'),
+    ('ann_resnet20_1xb256-400e_cifar10.py', 'backbone.conv1', 'head.fc'),
+    ('ann_resnet56_1xb256-400e_cifar100.py', 'backbone.conv1', 'head.fc'),
+    ('ann_vgg-small_1xb256-400e_cifar10.py', 'backbone.stem.conv', 'head.fc'),
+    ('ann_resnet18_8xb32-150e_in1k.py', 'backbone.conv1', 'head.fc'),
+    ('ann_resnet50_8xb32-150e_in1k.py', 'backbone.conv1', 'head.fc'),
 ])
 def test_ann_stem_and_head_multiplicative_rest_adder(config, stem, head):
-    model = build(config)
+    model = build(f'configs/ann/{config}')
     convs = {
         n: m
         for n, m in model.named_modules() if isinstance(m, nn.Conv2d)
@@ -98,12 +98,14 @@ def test_ann_stem_and_head_multiplicative_rest_adder(config, stem, head):
 
 def test_imagenet_resnet_parameter_counts():
     # torchvision's published counts for the CNNs
-    assert n_params(build('configs/cnn/resnet18_imagenet.py')) == 11689512
-    assert n_params(build('configs/cnn/resnet50_imagenet.py')) == 25557032
+    assert n_params(
+        build('configs/cnn/cnn_resnet18_8xb32-150e_in1k.py')) == 11689512
+    assert n_params(
+        build('configs/cnn/cnn_resnet50_8xb32-150e_in1k.py')) == 25557032
 
 
 def test_vgg_small_shapes_and_count():
-    model = build('configs/cnn/vgg_small_cifar10.py')
+    model = build('configs/cnn/cnn_vgg-small_1xb256-400e_cifar10.py')
     widths = [(3, 128), (128, 128), (128, 256), (256, 256), (256, 512),
               (512, 512)]
     expected = sum(i * o * 9 + 2 * o for i, o in widths) + 8192 * 10 + 10
@@ -112,13 +114,13 @@ def test_vgg_small_shapes_and_count():
     assert out[0].shape == (2, 512 * 4 * 4)
 
 
-@pytest.mark.parametrize('net,data', [('resnet20', 'cifar10'),
-                                      ('resnet32', 'cifar100'),
-                                      ('vgg_small', 'cifar10'),
-                                      ('resnet18', 'imagenet')])
-def test_ann_cnn_twins_share_parameter_names(net, data):
-    cnn = build(f'configs/cnn/{net}_{data}.py').state_dict()
-    ann = build(f'configs/ann/{net}_{data}.py').state_dict()
+@pytest.mark.parametrize('name', ['resnet20_1xb256-400e_cifar10',
+                                  'resnet32_1xb256-400e_cifar100',
+                                  'vgg-small_1xb256-400e_cifar10',
+                                  'resnet18_8xb32-150e_in1k'])
+def test_ann_cnn_twins_share_parameter_names(name):
+    cnn = build(f'configs/cnn/cnn_{name}.py').state_dict()
+    ann = build(f'configs/ann/ann_{name}.py').state_dict()
     body = lambda sd: {k for k in sd if not k.startswith('head.')}  # noqa
     assert body(cnn) == body(ann)
     for key in body(cnn):
@@ -179,8 +181,10 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
 
 
 @pytest.mark.parametrize('config', [
-    'configs/ann/resnet20_cifar10.py', 'configs/ann/vgg_small_cifar10.py',
-    'configs/ann/resnet50_imagenet.py', 'configs/ann/mobilenet_v2_cifar10.py'
+    'configs/ann/ann_resnet20_1xb256-400e_cifar10.py',
+    'configs/ann/ann_vgg-small_1xb256-400e_cifar10.py',
+    'configs/ann/ann_resnet50_8xb32-150e_in1k.py',
+    'configs/ann/ann_mobilenet-v2-0.5x_1xb256-400e_cifar10.py'
 ])
 def test_adder_filters_keep_addernet_init(config):
     """N(0, 1) filters survive init_weights (Kaiming also matches Adder2d)."""

@@ -39,7 +39,7 @@ def test_every_config_recomputes_bn_before_validation(path):
 def test_student_and_teacher_bn_statistics_are_the_batch_average():
     init_default_scope('mmpkkd')
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs', 'pkkd', 'resnet20_digits.py'))
+        osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.train()

@@ -21,7 +21,7 @@ from mmpkkd.engine import safe_torch_load
 from conftest import write_cifar
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs/cnn/resnet20_cifar10.py')
+CONFIG = osp.join(REPO, 'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py')
 BATCH = 8  # 5 x 8 = 40 training images: 5 iterations per epoch
 EPOCHS = 2
 CRASH_AT = (1, 2)  # (epoch, iteration) counted from 0: mid second epoch

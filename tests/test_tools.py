@@ -51,7 +51,8 @@ def losses_by_step(work_dir: str) -> dict:
 
 
 @pytest.mark.parametrize('config', [
-    'configs/cnn/resnet20_digits.py', 'configs/pkkd/resnet20_digits.py'
+    'configs/cnn/cnn_resnet20_1xb64-15e_digits.py',
+    'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
 ])
 def test_resume_continues_exactly(config, tmp_path):
     """A run interrupted after epoch 1 and resumed equals an uninterrupted
@@ -75,15 +76,17 @@ def test_resume_continues_exactly(config, tmp_path):
 @pytest.fixture(scope='module')
 def pkkd_checkpoint(tmp_path_factory):
     work_dir = str(tmp_path_factory.mktemp('pkkd'))
-    train('configs/pkkd/resnet20_digits.py', work_dir, epochs=1)
+    train('configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py', work_dir,
+          epochs=1)
     return osp.join(work_dir, 'epoch_1.pth')
 
 
 def test_test_py_reports_student_and_teacher(pkkd_checkpoint, tmp_path):
     out = str(tmp_path / 'metrics.json')
     run([
-        sys.executable, 'tools/test.py', 'configs/pkkd/resnet20_digits.py',
-        pkkd_checkpoint, '--work-dir',
+        sys.executable, 'tools/test.py',
+        'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py', pkkd_checkpoint,
+        '--work-dir',
         str(tmp_path), '--out', out, '--cfg-options', *FAST
     ])
     metrics = json.load(open(out))['metrics']
@@ -99,10 +102,10 @@ def test_extracted_student_matches_distiller(pkkd_checkpoint, tmp_path):
     keys = safe_torch_load(student)['state_dict'].keys()
     assert keys and not any(k.startswith(('teacher', 'student')) for k in keys)
     results = {}
-    for name, config, ckpt in [('pkkd', 'configs/pkkd/resnet20_digits.py',
-                                pkkd_checkpoint),
-                               ('ann', 'configs/ann/resnet20_digits.py',
-                                student)]:
+    for name, config, ckpt in [
+            ('pkkd', 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py',
+             pkkd_checkpoint),
+            ('ann', 'configs/ann/ann_resnet20_1xb64-15e_digits.py', student)]:
         out = str(tmp_path / f'{name}.json')
         run([
             sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
@@ -115,7 +118,8 @@ def test_extracted_student_matches_distiller(pkkd_checkpoint, tmp_path):
 def test_dist_train_two_cpu_processes(tmp_path):
     work_dir = str(tmp_path / 'ddp')
     proc = run([
-        'bash', 'tools/dist_train.sh', 'configs/pkkd/resnet20_digits.py', '2',
+        'bash', 'tools/dist_train.sh',
+        'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py', '2',
         '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_epochs=1',
         'env_cfg.dist_cfg.backend=gloo', *FAST
     ],
@@ -131,8 +135,8 @@ def test_amp_on_cpu_fails_clearly(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('CUDA present: --amp is valid here')
     proc = subprocess.run([
-        sys.executable, 'tools/train.py', 'configs/cnn/resnet20_digits.py',
-        '--amp', '--work-dir',
+        sys.executable, 'tools/train.py',
+        'configs/cnn/cnn_resnet20_1xb64-15e_digits.py', '--amp', '--work-dir',
         str(tmp_path)
     ],
                           cwd=REPO,

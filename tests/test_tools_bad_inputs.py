@@ -25,9 +25,9 @@ from mmpkkd.quantization.serialization import checksum
 from mmpkkd.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ANN = 'configs/ann/resnet20_digits.py'
-CNN = 'configs/cnn/resnet20_digits.py'
-PKKD = 'configs/pkkd/resnet20_digits.py'
+ANN = 'configs/ann/ann_resnet20_1xb64-15e_digits.py'
+CNN = 'configs/cnn/cnn_resnet20_1xb64-15e_digits.py'
+PKKD = 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
 
 
 def run(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
@@ -132,10 +132,10 @@ def guard(tmp_path, files):
 
 
 def test_missing_config_names_the_closest(guard):
-    proc = run('tools/train.py', 'configs/ann/resnet20_digit.py',
-               '--work-dir', str(guard / 'w'))
-    assert_refused(proc, 2, 'resnet20_digit.py does not exist',
-                   'did you mean configs/ann/resnet20_digits.py')
+    typo = ANN.replace('digits', 'digit')
+    proc = run('tools/train.py', typo, '--work-dir', str(guard / 'w'))
+    assert_refused(proc, 2, f'{osp.basename(typo)} does not exist',
+                   f'did you mean {ANN}')
 
 
 def test_config_with_syntax_error_names_file_and_line(guard, files):

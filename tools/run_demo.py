@@ -1,8 +1,9 @@
 """The main job: PKKD vs a plain ANN on the embedded digits data, 3 seeds.
 
-For every seed, trains the adder ResNet-20 alone (``configs/ann/
-resnet20_digits.py``) and with PKKD (``configs/pkkd/resnet20_digits.py``,
-which co-trains the CNN teacher), with the same schedule, then evaluates the
+For every seed, trains the adder ResNet-20 alone
+(``configs/ann/ann_resnet20_1xb64-15e_digits.py``) and with PKKD
+(``configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py``, which co-trains the CNN
+teacher), with the same schedule, then evaluates the
 final weights on the fixed test split (no checkpoint selection on it).
 Prints a table of mean and standard deviation over the seeds and writes
 ``results.md``, ``results.json`` and ``results.png`` to the work dir.
@@ -23,8 +24,8 @@ import time
 from typing import Dict, List
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ANN_CONFIG = osp.join(REPO, 'configs/ann/resnet20_digits.py')
-PKKD_CONFIG = osp.join(REPO, 'configs/pkkd/resnet20_digits.py')
+ANN_CONFIG = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
+PKKD_CONFIG = osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py')
 ROWS = [('CNN teacher (co-trained in PKKD)', 'cnn'),
         ('ANN trained alone', 'ann'), ('ANN trained with PKKD', 'pkkd')]
 

@@ -12,9 +12,12 @@ the config's test data and metrics (teacher metrics are dropped: the file
 holds no teacher).
 
 Example:
-    python tools/test.py configs/pkkd/resnet20_digits.py work_dirs/x/epoch_30.pth
-    python tools/test.py configs/ann/resnet20_digits.py student.pth --out r.json
-    python tools/test.py configs/ann/resnet20_digits.py r20_int8.pth
+    python tools/test.py configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py \\
+        work_dirs/pkkd_resnet20_1xb64-15e_digits/epoch_15.pth
+    python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
+        student.pth --out r.json
+    python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
+        r20_int8.pth
 """
 import argparse
 import json

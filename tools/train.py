@@ -4,9 +4,10 @@ A work dir that already holds checkpoints is never silently reused: pass
 ``--resume`` to continue that run or ``--overwrite`` to start again there.
 
 Example:
-    python tools/train.py configs/pkkd/resnet20_digits.py
-    python tools/train.py configs/ann/resnet20_cifar10.py --amp --resume
-    bash tools/dist_train.sh configs/pkkd/resnet50_imagenet.py 8
+    python tools/train.py configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py
+    python tools/train.py configs/ann/ann_resnet20_1xb256-400e_cifar10.py \\
+        --amp --resume
+    bash tools/dist_train.sh configs/pkkd/pkkd_resnet50_8xb32-150e_in1k.py 8
 """
 import argparse
 

@@ -1,5 +1,6 @@
-# CNN VGG-small on CIFAR-10.
-# The multiplicative twin of the ANN config (the PKKD teacher alone).
+# CNN VGG-small on CIFAR-10, 1 GPU x 256 images, 400 epochs: the
+# multiplicative twin of the adder VGG-small (the PKKD teacher, trained alone).
+# Published: none quoted here. Measured: not trained here.
 _base_ = [
     '../_base_/models/vgg_small.py',
     '../_base_/datasets/cifar10.py',

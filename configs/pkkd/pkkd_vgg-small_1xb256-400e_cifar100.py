@@ -1,7 +1,6 @@
-# PKKD adder VGG-small on CIFAR-100: CNN teacher and ANN student co-trained from scratch.
-# Reproduces the published PKKD ANN top-1: 76.94 (AdderNet/PKKD papers).
-# alpha = beta sweep: --cfg-options model.loss_blend.alpha=A model.loss_mid.loss_weight=A
-# with A in {0.1, 0.5, 1, 5, 10} (see README).
+# PKKD on CIFAR-100, 1 GPU x 256 images, 400 epochs: an adder VGG-small
+# student and its CNN twin as teacher, both trained from scratch together.
+# Published: 76.94 top-1 (the ANN alone: 72.64). Measured: not trained here.
 _base_ = [
     '../_base_/models/pkkd_vgg_small.py',
     '../_base_/datasets/cifar100.py',
@@ -12,8 +11,8 @@ model = dict(
     teacher=dict(head=dict(num_classes=100, topk=(1, 5))),
     student=dict(head=dict(num_classes=100, topk=(1, 5))),
 )
-# the data set's metric scores the student; the teacher's is logged beside
-# it (a data set base sets val_evaluator, so the PKKD base cannot)
+# the data set's metric scores the student; TeacherAccuracy logs the
+# co-trained teacher beside it (teacher/accuracy/top1)
 val_evaluator = [_base_.val_evaluator,
                  dict(_base_.val_evaluator, type='TeacherAccuracy')]
 test_evaluator = val_evaluator

@@ -1,7 +1,8 @@
 """Build the networks of a config for analysis: twins, distillers, inputs."""
 import argparse
+import copy
 import os.path as osp
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from mmengine.config import Config
@@ -11,9 +12,9 @@ from mmpkkd.models.layers import Adder2d
 from mmpkkd.registry import MODELS
 from mmpkkd.utils import load_config
 
-#: Twin folders: a config in ``configs/ann/`` has its CNN in ``configs/cnn/``
-#: under the same file name, and the other way round.
-TWIN_DIRS = {'ann': 'cnn', 'cnn': 'ann'}
+#: AdderNet's classifier (BN on the logits) and the plain CNN head that
+#: takes its place in the CNN twin, as in the PKKD teacher and configs/cnn/.
+TWIN_HEADS = {'BNLinearClsHead': 'LinearClsHead'}
 
 
 class NamedModel(NamedTuple):
@@ -30,7 +31,7 @@ def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'Config {path!r} not found; pass a file such as '
-            'configs/ann/resnet20_cifar10.py.')
+            'configs/ann/ann_resnet20_1xb256-400e_cifar10.py.')
     return load_config(
         argparse.Namespace(config=path, cfg_options=cfg_options,
                            work_dir=None, launcher='none'))
@@ -53,18 +54,58 @@ def is_distiller_cfg(model_cfg: dict) -> bool:
     return 'teacher' in model_cfg and 'student' in model_cfg
 
 
-def twin_config_path(path: str) -> Optional[str]:
-    """``configs/ann/X.py`` <-> ``configs/cnn/X.py``; None elsewhere.
+def _is_adder_cfg(cfg: Any) -> bool:
+    return isinstance(cfg, dict) and cfg.get('type') in ('Adder2d',
+                                                         'mmpkkd.Adder2d')
+
+
+def _to_cnn(cfg: Any) -> Tuple[Any, bool]:
+    """``cfg`` with every adder ``*conv_cfg`` set to None; whether any was."""
+    if isinstance(cfg, (list, tuple)):
+        items = [_to_cnn(v) for v in cfg]
+        return type(cfg)(v for v, _ in items), any(f for _, f in items)
+    if not isinstance(cfg, dict):
+        return cfg, False
+    out, found = {}, False
+    for key, value in cfg.items():
+        if key.endswith('conv_cfg') and _is_adder_cfg(value):
+            out[key], found = None, True
+        else:
+            out[key], sub = _to_cnn(value)
+            found = found or sub
+    return out, found
+
+
+def cnn_twin_cfg(model_cfg: dict) -> Optional[dict]:
+    """The CNN twin of an adder classifier config, derived from the config.
+
+    Every ``conv_cfg`` (and ``stem_conv_cfg``, ...) of type ``Adder2d``
+    becomes ``None``, i.e. a ``Conv2d`` of the same shape, and AdderNet's
+    ``BNLinearClsHead`` becomes a plain ``LinearClsHead``: the network the
+    PKKD configs use as teacher and ``configs/cnn/`` trains alone.
+
+    Args:
+        model_cfg (dict): A classifier's ``model`` config.
+
+    Returns:
+        dict | None: The twin's ``model`` config, or None when the config
+        builds no adder layer (a CNN: which convs its ANN would turn into
+        adder layers is a choice of the ANN config, not derivable).
 
     Example:
-        >>> twin_config_path('configs/ann/resnet20_cifar10.py')
-        'configs/cnn/resnet20_cifar10.py'
+        >>> cfg = Config.fromfile(
+        ...     'configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
+        >>> twin = cnn_twin_cfg(cfg.model)
+        >>> twin['backbone']['conv_cfg'], twin['head']['type']
+        (None, 'LinearClsHead')
     """
-    folder, name = osp.split(osp.normpath(path))
-    parent, kind = osp.split(folder)
-    if kind not in TWIN_DIRS:
+    twin, found = _to_cnn(copy.deepcopy(dict(model_cfg)))
+    if not found:
         return None
-    return osp.join(parent, TWIN_DIRS[kind], name)
+    head = twin.get('head')
+    if isinstance(head, dict) and head.get('type') in TWIN_HEADS:
+        head['type'] = TWIN_HEADS[head['type']]
+    return twin
 
 
 def networks_to_compare(path: str,
@@ -75,14 +116,14 @@ def networks_to_compare(path: str,
     """The CNN and the ANN to report for a config, CNN first.
 
     * distiller config (``configs/pkkd/``): its teacher and its student;
-    * ``configs/ann/X.py`` / ``configs/cnn/X.py``: that network and its
-      twin in the other folder (if the file exists);
-    * any other classifier config: that network (plus ``twin`` if given).
+    * adder classifier config (``configs/ann/``): that network and its CNN
+      twin, built from the same model config by :func:`cnn_twin_cfg`;
+    * CNN config: that network alone, unless ``twin`` names another config.
 
     Args:
         path (str): Config file.
         twin (str, optional): Config of the network to compare with,
-            instead of the one found by :func:`twin_config_path`.
+            instead of the CNN twin derived from ``path``.
         with_twin (bool): False reports the config's network(s) only.
         cfg_options (dict, optional): Overrides for ``path`` (not the twin).
 
@@ -101,16 +142,20 @@ def networks_to_compare(path: str,
                          f'student are compared, twin {twin} is ignored.')
     else:
         found = [(path, build_model(cfg.model))]
-        if with_twin:
-            twin = twin or twin_config_path(path)
-            if twin is None:
-                notes.append(f'{path} is not under configs/ann/ or '
-                             'configs/cnn/; no twin compared (use --twin).')
-            elif not osp.isfile(twin):
+        if with_twin and twin:
+            if not osp.isfile(twin):
                 notes.append(f'No twin config {twin}; only {path} is '
                              'reported.')
             else:
                 found.append((twin, build_model(read_config(twin).model)))
+        elif with_twin:
+            derived = cnn_twin_cfg(cfg.model)
+            if derived is None:
+                notes.append(f'{path} builds no adder layer; pass --twin '
+                             'with an ANN config to compare it with one.')
+            else:
+                found.append((f'CNN twin of {path} (adder layers as '
+                              'convs, linear head)', build_model(derived)))
     named = [
         NamedModel('ANN' if is_adder_net(model) else 'CNN', source, model)
         for source, model in found
@@ -141,7 +186,7 @@ def default_input_shape(cfg: Config,
 
     Example:
         >>> default_input_shape(Config.fromfile(
-        ...     'configs/ann/resnet18_imagenet.py'))
+        ...     'configs/ann/ann_resnet18_8xb32-150e_in1k.py'))
         (3, 224, 224)
     """
     pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(

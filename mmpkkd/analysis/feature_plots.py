@@ -180,8 +180,9 @@ def visualize_features(config: str,
         FeatureFigures: Paths and panel counts, by student layer name.
 
     Example:
-        >>> figs = visualize_features('configs/pkkd/resnet20_digits.py',
-        ...                           'epoch_15.pth', 'work_dirs/vis')
+        >>> figs = visualize_features(
+        ...     'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py',
+        ...     'epoch_15.pth', 'work_dirs/vis')
         >>> sorted(figs.layers)[0], figs.layers[
         ...     'backbone.layer1.2.conv2'].num_panels
         ('backbone.layer1.2.conv2', 2)

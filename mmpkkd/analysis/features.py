@@ -52,7 +52,7 @@ def load_distiller(config: str, checkpoint: Optional[str],
         raise ValueError(
             f'{config} is not a distiller config (model has no teacher and '
             'student); pass a PKKD config such as '
-            'configs/pkkd/resnet20_digits.py.')
+            'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py.')
     model = build_model(cfg.model)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)

@@ -25,8 +25,8 @@ def make_train_step(config: str, batch: int, device: str,
     data pipeline is not part of what is measured.
 
     Example:
-        >>> step = make_train_step('configs/ann/ann_resnet20_1xb256-400e_cifar10.py', 8,
-        ...                        'cpu')
+        >>> step = make_train_step(
+        ...     'configs/ann/ann_resnet20_1xb256-400e_cifar10.py', 8, 'cpu')
         >>> step()  # forward, backward and SGD update of 8 images
     """
     cfg = read_config(config)
@@ -66,7 +66,8 @@ def measure_throughput(config: str,
         None on CPU, where the caller measures the process instead).
 
     Example:
-        >>> sorted(measure_throughput('configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py', 8))
+        >>> sorted(measure_throughput(
+        ...     'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py', 8))
         ['images_per_s', 'peak_mem_mb', 'step_s']
     """
     step = make_train_step(config, batch, device)

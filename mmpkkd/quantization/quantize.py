@@ -86,7 +86,8 @@ def quantize_int8(model: nn.Module,
     Example:
         >>> from mmpkkd.registry import MODELS
         >>> from mmengine.config import Config
-        >>> cfg = Config.fromfile('configs/ann/resnet20_digits.py')
+        >>> cfg = Config.fromfile(
+        ...     'configs/ann/ann_resnet20_1xb64-15e_digits.py')
         >>> net = MODELS.build(cfg.model).eval()
         >>> qnet = quantize_int8(net, [torch.randn(8, 3, 32, 32)])
         >>> qnet(torch.randn(2, 3, 32, 32), mode='tensor').shape

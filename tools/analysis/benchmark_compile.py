@@ -20,7 +20,7 @@ Examples::
 
     python tools/analysis/benchmark_compile.py
     python tools/analysis/benchmark_compile.py \\
-        configs/ann/resnet20_cifar10.py \\
+        configs/ann/ann_resnet20_1xb256-400e_cifar10.py \\
         --batch-size 64 --steps 20 --json work_dirs/bench_compile.json
 """
 import argparse
@@ -45,7 +45,8 @@ from mmpkkd.registry import MODELS
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'ann', 'resnet20_cifar10.py')
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'ann',
+                          'ann_resnet20_1xb256-400e_cifar10.py')
 
 
 class LogitsModel(nn.Module):

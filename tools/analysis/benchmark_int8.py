@@ -43,8 +43,8 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 LAYER_IMPLS = ('conv', 'adder', 'int8', 'int8+q')
 NETWORKS = {
-    'cnn_fp32': 'configs/cnn/resnet20_digits.py',
-    'ann_fp32': 'configs/ann/resnet20_digits.py',
+    'cnn_fp32': 'configs/cnn/cnn_resnet20_1xb64-15e_digits.py',
+    'ann_fp32': 'configs/ann/ann_resnet20_1xb64-15e_digits.py',
 }
 
 

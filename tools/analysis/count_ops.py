@@ -1,10 +1,12 @@
 """Count multiplications, additions, parameters and energy, CNN vs ANN.
 
-For a config the tool reports the network and its twin side by side:
-``configs/ann/X.py`` with ``configs/cnn/X.py`` (and the other way round), a
-PKKD config (``configs/pkkd/``) with its CNN teacher and ANN student. Every
-leaf layer is counted from the shapes it sees in one forward pass of one
-image (no per-network tables). Counting convention:
+For a config the tool reports the network and its twin side by side: an
+adder (ANN) config with its CNN twin, built from the same model config with
+every adder layer as a conv and a plain linear head; a PKKD config
+(``configs/pkkd/``) with its CNN teacher and ANN student; a CNN config alone,
+or with the network of ``--twin``. Every leaf layer is counted from the
+shapes it sees in one forward pass of one image (no per-network tables).
+Counting convention:
 
 * conv MAC = 1 mult + 1 add; adder MAC (``|x - w|`` accumulated) = 2 adds
   (subtract, accumulate) + 1 abs. The abs and ReLU are sign-bit operations,
@@ -18,8 +20,10 @@ image (no per-network tables). Counting convention:
 
 Examples::
 
-    python tools/analysis/count_ops.py configs/ann/resnet20_cifar10.py
-    python tools/analysis/count_ops.py configs/pkkd/resnet18_imagenet.py \\
+    python tools/analysis/count_ops.py \\
+        configs/ann/ann_resnet20_1xb256-400e_cifar10.py
+    python tools/analysis/count_ops.py \\
+        configs/pkkd/pkkd_resnet18_8xb32-150e_in1k.py \\
         --out work_dirs/ops_r18.md
 """
 import argparse
@@ -42,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'test pipeline, else 3 32 32')
     parser.add_argument('--out', help='also write the markdown report here')
     parser.add_argument('--twin', help='config to compare with instead of '
-                        'the configs/ann <-> configs/cnn twin')
+                        'the CNN twin derived from CONFIG')
     parser.add_argument('--no-twin', action='store_true',
                         help='report the config\'s own network(s) only')
     parser.add_argument(

@@ -17,7 +17,7 @@ timed-out step is reported and the next one still runs):
    vs cuDNN (and the original code) on the ResNet-20 and ResNet-50 layer
    shapes, with T adder-MAC/s next to the GPU's FP32 adder ceiling;
 4. ``pkkd``      -- one epoch of PKKD on digits on the GPU
-   (configs/pkkd/resnet20_digits.py, then its evaluation);
+   (configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py, then its evaluation);
 5. ``cpu_tests`` -- the CPU op tests on this machine's host CPU, which may
    have native AVX-512 (GPU hidden).
 
@@ -87,7 +87,8 @@ def commands(out: str) -> Dict[str, List[List[str]]]:
             osp.join(out, 'benchmark.json')
         ]],
         'pkkd': [[
-            py, 'tools/train.py', 'configs/pkkd/resnet20_digits.py',
+            py, 'tools/train.py',
+            'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py',
             '--work-dir', osp.join(out, 'pkkd_digits'), '--cfg-options',
             'train_cfg.max_epochs=1'
         ]],

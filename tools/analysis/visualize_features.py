@@ -12,10 +12,11 @@ the first ``--num-images`` images of the config's test set.
 Examples::
 
     python tools/analysis/visualize_features.py \\
-        configs/pkkd/resnet20_digits.py work_dirs/resnet20_digits/epoch_15.pth
+        configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py \\
+        work_dirs/pkkd_resnet20_1xb64-15e_digits/epoch_15.pth
     python tools/analysis/visualize_features.py \\
-        configs/pkkd/resnet20_digits.py CKPT --layers layer3.2.conv2 \\
-        --weights all --out-dir work_dirs/vis
+        configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py CKPT \\
+        --layers layer3.2.conv2 --weights all --out-dir work_dirs/vis
 """
 import argparse
 

@@ -16,9 +16,11 @@ student is taken out of a PKKD checkpoint with
 
 Example::
 
-    python tools/deployment/export_onnx.py configs/ann/resnet20_cifar10.py \\
+    python tools/deployment/export_onnx.py \\
+        configs/ann/ann_resnet20_1xb256-400e_cifar10.py \\
         work_dirs/ann/epoch_400.pth --out ann_r20.onnx --shape 1 3 32 32
-    python tools/deployment/export_onnx.py configs/pkkd/resnet20_digits.py \\
+    python tools/deployment/export_onnx.py \\
+        configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py \\
         work_dirs/pkkd/epoch_15.pth --out student.onnx --shape 8 3 32 32
 """
 import argparse

@@ -6,9 +6,12 @@ and saves the int8 model; ``tools/test.py CONFIG FILE`` evaluates that file
 like a checkpoint. See docs/int8.md for the method.
 
 Example:
-    python tools/deployment/quantize_int8.py configs/ann/resnet20_digits.py \\
-        work_dirs/resnet20_digits/epoch_15.pth --out work_dirs/r20_int8.pth
-    python tools/test.py configs/ann/resnet20_digits.py work_dirs/r20_int8.pth
+    python tools/deployment/quantize_int8.py \\
+        configs/ann/ann_resnet20_1xb64-15e_digits.py \\
+        work_dirs/ann_resnet20_1xb64-15e_digits/epoch_15.pth \\
+        --out work_dirs/r20_int8.pth
+    python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
+        work_dirs/r20_int8.pth
 """
 import argparse
 import json

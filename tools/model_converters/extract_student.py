@@ -2,13 +2,14 @@
 
 The output holds only the student's weights (no teacher, no connectors),
 under the key names of a plain ``ImageClassifier``, so it loads into the ANN
-config (e.g. ``configs/ann/resnet20_digits.py``) for ``tools/test.py`` or as
-``load_from`` for fine-tuning. The output may not be the input file.
+config (e.g. ``configs/ann/ann_resnet20_1xb64-15e_digits.py``) for
+``tools/test.py`` or as ``load_from`` for fine-tuning. The output may not
+be the input file.
 
 Example:
     python tools/model_converters/extract_student.py \\
         work_dirs/pkkd/epoch_15.pth work_dirs/pkkd/student.pth
-    python tools/test.py configs/ann/resnet20_digits.py \\
+    python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
         work_dirs/pkkd/student.pth
 """
 import argparse
