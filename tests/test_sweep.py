@@ -116,7 +116,8 @@ def test_unknown_key_is_refused_before_any_training(tmp_path):
     spec = dict(options={}, one_at_a_time={'optim_wrapper.optimizer.lrr':
                                            [0.1]},
                 grid={}, settings=[], seeds=[0], metric='accuracy/top1')
-    with pytest.raises(UserError, match='optim_wrapper.optimizer.lr'):
+    with pytest.raises(UserError,
+                       match=r'Did you mean optim_wrapper\.optimizer\.lr\?'):
         sweep_tool.plan_runs(osp.join(REPO, CONFIG), spec, str(tmp_path))
     assert not os.listdir(tmp_path)
 

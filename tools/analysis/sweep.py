@@ -52,7 +52,8 @@ Example:
         --spec configs/sweeps/pkkd_fashionmnist_oat.yaml \\
         --out-dir work_dirs/sweeps/pkkd_fm --threads 2
     # the same command again after an interruption continues the sweep
-    python tools/analysis/sweep.py configs/cnn/resnet20_digits.py \\
+    python tools/analysis/sweep.py \\
+        configs/cnn/cnn_resnet20_1xb64-15e_digits.py \\
         --one-at-a-time optim_wrapper.optimizer.lr=0.05,0.2 --seeds 0 1 2 \\
         --out-dir work_dirs/sweeps/cnn_lr --dry-run
 """
@@ -434,7 +435,8 @@ def plan_runs(config: str, spec: Dict[str, Any], out_dir: str
     resolved = {}
     for setting in settings:
         options = {**base_options, **setting.options}
-        cfg = read_config(config, options, option_name=setting.name)
+        cfg = read_config(config, options,
+                          option_name=f'setting {setting.name!r}, option')
         text = {k: format_value(v) for k, v in options.items()}
         resolved[setting.name] = (text, final_step(cfg), config_hash(cfg))
     runs = []
