@@ -11,8 +11,9 @@ AVX2 (see ``mmpkkd/ops/csrc/common/cpu_simd.h``). In that build the
 Every symbol and op of the build is renamed into the namespace
 ``mmpkkd_simde`` (``-Dmmpkkd=mmpkkd_simde``), so it loads beside the real
 extension: ``torch.ops.mmpkkd_simde.adder2d``, ``adder2d_backward``,
-``adder2d_int8``, ``adder2d_int8_affine``, ``adder2d_cpu_isa``,
-``adder2d_int8_cpu_isa``, ``adder2d_int8_supported_isas`` and
+``adder2d_int8``, ``adder2d_int8_affine``, the kernel-set switches
+``adder2d_cpu_isa``, ``adder2d_int8_cpu_isa`` (and their
+``*_supported_cpu_isas``), registered by the real ``register_ops.cpp``, and
 ``build_info``. Nothing of it is installed.
 
 SIMDe headers are searched in this order:
@@ -66,11 +67,13 @@ def sources() -> List[str]:
     """The C++ files of the build.
 
     The argument checks and dispatch of the float op, every CPU source
-    (float and int8 drivers and kernels; the int8 ops register themselves),
-    and ``tests/simde/simde_ops.cpp``, which registers the float op. Not the
-    real extension's ``register_ops.cpp`` and ``pybind.cpp``.
+    (float and int8 drivers and kernels), the real extension's
+    ``register_ops.cpp`` (every op and switch; its CUDA part is not
+    compiled here) and ``tests/simde/simde_ops.cpp``, which reports how the
+    build was made. Not ``pybind.cpp``: this build is no Python module.
     """
-    return ([osp.join(CSRC, 'adder2d.cpp')] +
+    return ([osp.join(CSRC, 'adder2d.cpp'),
+             osp.join(CSRC, 'register_ops.cpp')] +
             sorted(glob.glob(osp.join(CSRC, 'cpu', '*.cpp'))) +
             [osp.join(REPO, 'tests', 'simde', 'simde_ops.cpp')])
 

@@ -2,6 +2,7 @@
 
 The tiny PKKD checkpoint (1 epoch on 128 digits) is trained once per module.
 """
+import copy
 import importlib.util
 import json
 import os
@@ -14,13 +15,12 @@ import matplotlib.image as mpimg
 import pytest
 import torch
 
-from mmpkkd.analysis import (ENERGY_PJ, count_ops, energy_pj,
-                             format_markdown, load_curves,
-                             networks_to_compare, plot_curves,
-                             cnn_twin_cfg)
-from mmpkkd.analysis.features import select_pairs
+from mmpkkd.analysis import (ENERGY_PJ, cnn_twin_cfg, count_ops, energy_pj,
+                             format_markdown, networks_to_compare)
+from mmpkkd.apis import get_model
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.ops import adder2d_reference
+from mmpkkd.visualization import load_curves, plot_curves, select_pairs
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PKKD_DIGITS = 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
@@ -94,11 +94,12 @@ def r20_reports():
 def test_cnn_twin_is_built_from_the_ann_model_config(name):
     """The derived twin is the network of the shipped CNN config."""
     from mmengine.config import Config
-    from mmpkkd.analysis import build_model
     ann_cfg = Config.fromfile(osp.join(REPO, f'configs/ann/ann_{name}.py'))
     cnn_cfg = Config.fromfile(osp.join(REPO, f'configs/cnn/cnn_{name}.py'))
-    twin = build_model(cnn_twin_cfg(ann_cfg.model))
-    cnn = build_model(cnn_cfg.model)
+    twin_cfg = copy.deepcopy(ann_cfg)
+    twin_cfg.model = cnn_twin_cfg(ann_cfg.model)
+    twin = get_model(twin_cfg)
+    cnn = get_model(cnn_cfg)
     assert not any(isinstance(m, Adder2d) for m in twin.modules())
     assert [(n, type(m)) for n, m in twin.named_modules()] == \
         [(n, type(m)) for n, m in cnn.named_modules()]

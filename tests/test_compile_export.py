@@ -23,6 +23,7 @@ from mmengine.registry import DefaultScope
 from mmpkkd.models.layers import Adder2d as AdderLayer
 from mmpkkd.ops import adder2d_reference
 from mmpkkd.registry import MODELS
+from mmpkkd.utils import UserError
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ANN = osp.join(REPO, 'configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
@@ -149,8 +150,9 @@ def test_export_rejects_mismatched_checkpoint(tmp_path):
     ckpt = str(tmp_path / 'cnn.pth')
     torch.save({'state_dict': cnn.state_dict()}, ckpt)
     # CNN and ANN ResNet-20 share key names but the ANN has a BN head
-    with pytest.raises(KeyError, match='does not fit'):
+    with pytest.raises(UserError, match='does not fit the model of') as err:
         export_tool.main([ANN, ckpt, '--out', str(tmp_path / 'x.onnx')])
+    assert 'head.' in str(err.value)
 
 
 class _AdderNet(torch.nn.Module):

@@ -14,11 +14,10 @@ import torch
 from mmengine.config import Config
 
 from mmpkkd.engine import safe_torch_load
+from mmpkkd.apis import get_model, get_model_cfg
 from mmpkkd.quantization import (AllocationBudget, AllocationError,
-                                 Int8FileError, build_float_model,
-                                 check_matches_config, load_int8,
-                                 quantize_int8, save_int8)
-from mmpkkd.quantization.model_cfg import classifier_cfg
+                                 Int8FileError, check_matches_config,
+                                 load_int8, quantize_int8, save_int8)
 from mmpkkd.quantization.serialization import checksum
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -29,12 +28,11 @@ ANN = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
 def int8_file(tmp_path_factory):
     """A genuine int8 ANN ResNet-20 (digits config), untrained."""
     torch.manual_seed(0)
-    cfg = Config.fromfile(ANN)
-    net = build_float_model(classifier_cfg(cfg))
+    net = get_model(ANN)
     qnet = quantize_int8(net, [torch.randn(4, 3, 32, 32)], max_samples=4,
                          clip_levels=(1.0, ))
     path = str(tmp_path_factory.mktemp('int8') / 'ann_int8.pth')
-    save_int8(qnet, path, classifier_cfg(cfg), meta={'config': ANN})
+    save_int8(qnet, path, get_model_cfg(ANN), meta={'config': ANN})
     return path
 
 
@@ -72,7 +70,7 @@ def evil_modules(tmp_path, monkeypatch):
 def test_genuine_file_loads_and_matches_its_config(int8_file):
     model = load_int8(int8_file)
     assert model(torch.randn(2, 3, 32, 32), mode='tensor').shape == (2, 10)
-    model = load_int8(int8_file, cfg=ANN)  # built from the user's config
+    model = get_model(ANN, int8_file)  # built from the user's config
     assert model(torch.randn(1, 3, 32, 32), mode='tensor').shape == (1, 10)
 
 
@@ -104,8 +102,8 @@ def test_old_loader_would_have_run_the_nested_payload(int8_file, tmp_path):
     path = craft(int8_file, str(tmp_path / 'evil.pth'),
                  lambda d: d['model_cfg'].update(backbone=payload(marker)))
     data = safe_torch_load(path, map_location='cpu')
-    try:
-        build_float_model(data['model_cfg'])  # what load_int8 used to do
+    try:  # what load_int8 used to do: build the file's config unchecked
+        get_model(Config(dict(model=data['model_cfg'])))
     except Exception:  # noqa: BLE001 - the command runs before any error
         pass
     assert osp.exists(marker)
@@ -186,11 +184,11 @@ def test_model_of_another_config_is_refused(int8_file):
     cfg = Config.fromfile(ANN)
     cfg.model.backbone.depth = 32
     with pytest.raises(Int8FileError, match=r'backbone\.depth: 20 vs 32'):
-        check_matches_config(data, cfg, int8_file)
+        check_matches_config(data, get_model_cfg(cfg), int8_file)
     # training-only settings do not count as another model
     cfg = Config.fromfile(ANN)
     cfg.model.head.loss = dict(type='LabelSmoothLoss', label_smooth_val=0.1)
-    check_matches_config(data, cfg, int8_file)
+    check_matches_config(data, get_model_cfg(cfg), int8_file)
 
 
 def test_allocation_budget_counts_factory_calls():

@@ -4,12 +4,12 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
 from mmpkkd.engine import CheckpointError
 from mmpkkd.models.layers import Adder2d
-from mmpkkd.quantization import (Int8Adder2d, build_float_model,
-                                 collect_stats, load_int8, quantize_int8,
+from mmpkkd.apis import get_model, get_model_cfg
+from mmpkkd.quantization import (Int8Adder2d, collect_stats, load_int8,
+                                 quantize_int8,
                                  save_int8, shared_grid)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -29,7 +29,7 @@ def float_adder_bn(adder, bn, x):
 
 
 def test_shared_grid_holds_zero_and_range():
-    from mmpkkd.ops.int8 import quantize_int8 as quantize
+    from mmpkkd.ops.int8 import quantize_per_tensor_int8 as quantize
     for lo, hi in [(0.0, 2.55), (-1.0, 3.0), (0.5, 4.0), (-2.0, -1.0)]:
         g = shared_grid(lo, hi)
         lo0, hi0 = min(lo, 0.0), max(hi, 0.0)
@@ -128,12 +128,9 @@ def test_collect_stats_needs_adders_and_batches():
 @pytest.fixture(scope='module')
 def ann_resnet20():
     """ANN ResNet-20 of the digits config with non-trivial BN statistics."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py'))
-    model_cfg = cfg.model.to_dict()
-    model_cfg['data_preprocessor'] = cfg.data_preprocessor.to_dict()
+    config = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
     torch.manual_seed(0)
-    net = build_float_model(model_cfg)
+    net = get_model(config)
     for m in net.modules():  # the init zeroes some BN scales: undo that
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             nn.init.uniform_(m.weight, 0.5, 1.5)
@@ -143,7 +140,7 @@ def ann_resnet20():
     with torch.no_grad():  # BN running statistics of random images
         for _ in range(2):
             net(torch.randn(8, 3, 32, 32), mode='tensor')
-    return net.eval(), model_cfg
+    return net.eval(), get_model_cfg(config)
 
 
 def test_quantize_resnet20_close_to_float_and_roundtrips(

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
-from mmpkkd.quantization import Int8Adder2d, build_float_model, load_int8
+from mmpkkd.apis import get_model
+from mmpkkd.quantization import Int8Adder2d, load_int8
 from mmpkkd.quantization import int8_layers
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -29,11 +29,8 @@ def run(cmd):
 def pkkd_checkpoint(tmp_path_factory):
     """An untrained PKKD distiller with BN statistics of random images
     (no training needed to exercise the tools)."""
-    cfg = Config.fromfile(CONFIG)
-    model_cfg = cfg.model.to_dict()
-    model_cfg['data_preprocessor'] = cfg.data_preprocessor.to_dict()
     torch.manual_seed(0)
-    net = build_float_model(model_cfg)
+    net = get_model(CONFIG)
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             nn.init.uniform_(m.weight, 0.5, 1.5)

@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from mmpkkd.ops import (adder2d, adder2d_reference, adder2d_unfold_original,
-                        cuda_backends_available, get_cuda_backend,
-                        native_available, set_cuda_backend)
+                        cpu_isas_available, cuda_backends_available,
+                        get_cpu_isa, get_cuda_backend, native_available,
+                        set_cpu_isa, set_cuda_backend)
 
 # (mmpkkd.ops.adder2d the attribute is the function; these are the modules)
 reference_module = importlib.import_module('mmpkkd.ops.reference')
@@ -36,26 +37,14 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason='no CUDA device')
 
 
 def _isas():
-    if not NATIVE:
-        return ['none']
-    from mmpkkd import _ext
-    found = []
-    for name in ('avx512', 'avx2', 'generic'):
-        try:
-            _ext.set_cpu_isa(name)
-            found.append(name)
-        except ValueError:
-            pass
-    _ext.set_cpu_isa('auto')
-    return found
+    return list(cpu_isas_available('adder2d')) if NATIVE else ['none']
 
 
 @pytest.fixture
 def isa(request):
-    from mmpkkd import _ext
-    _ext.set_cpu_isa(request.param)
+    set_cpu_isa(request.param)
     yield request.param
-    _ext.set_cpu_isa('auto')
+    set_cpu_isa('auto')
 
 
 def _targets():
@@ -72,10 +61,9 @@ def target(request):
     test)."""
     device, name = request.param
     if device == 'cpu':
-        from mmpkkd import _ext
-        _ext.set_cpu_isa(name)
+        set_cpu_isa(name)
         yield device
-        _ext.set_cpu_isa('auto')
+        set_cpu_isa('auto')
     else:
         previous = get_cuda_backend()
         set_cuda_backend(name)
@@ -480,6 +468,19 @@ def test_opcheck(name, device):
         for mask in ([True, True], [True, False], [False, True]):
             torch.library.opcheck(
                 backward, (torch.randn_like(y), *plain, *args[3:], mask))
+
+
+@needs_native
+def test_cpu_isa_control():
+    supported = cpu_isas_available('adder2d')
+    assert supported[-1] == 'generic'
+    assert get_cpu_isa('adder2d') == supported[0]  # the best by default
+    with pytest.raises(ValueError, match='unknown CPU ISA'):
+        set_cpu_isa('sse9')
+    try:
+        assert set_cpu_isa(supported[-1]) == get_cpu_isa() == 'generic'
+    finally:
+        assert set_cpu_isa('auto') == supported[0]
 
 
 @needs_native

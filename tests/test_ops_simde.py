@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import simde_build
-from mmpkkd.ops import adder2d, adder2d_reference, native_available
+from mmpkkd.ops import (adder2d, adder2d_reference, native_available,
+                        set_cpu_isa)
 from mmpkkd.ops._args import check_adder2d_args
 from mmpkkd.ops import int8 as int8_ops
 from test_int8 import CASES as INT8_CASES
@@ -81,7 +82,8 @@ def test_build_is_avx2_with_emulated_avx512(ops):
     # AVX-512 is the default kernel set of both ops, whatever this CPU has
     assert ops.adder2d_cpu_isa('') == 'avx512'
     assert ops.adder2d_int8_cpu_isa('') == 'avx512'
-    assert ops.adder2d_int8_supported_isas()[0] == 'avx512'
+    assert ops.adder2d_supported_cpu_isas()[0] == 'avx512'
+    assert ops.adder2d_int8_supported_cpu_isas()[0] == 'avx512'
 
 
 def test_build_has_no_avx512_instructions(ops):
@@ -99,8 +101,10 @@ def test_build_has_no_avx512_instructions(ops):
     assert found is None, f'{found and found.group(0)} in {library}'
 
 
-def test_float_schemas_match_the_real_op(ops):
-    for name in ('adder2d', 'adder2d_backward'):
+def test_schemas_match_the_real_ops(ops):
+    for name in ('adder2d', 'adder2d_backward', 'adder2d_int8',
+                 'adder2d_int8_affine', 'adder2d_cpu_isa',
+                 'adder2d_int8_cpu_isa'):
         emulated = str(getattr(ops, name).default._schema)
         real = str(getattr(torch.ops.mmpkkd, name).default._schema)
         assert emulated.replace(f'{simde_build.NAMESPACE}::',
@@ -182,17 +186,16 @@ def test_float_avx512_layouts_threads_and_partial_grads(avx512):
 def test_float_emulated_equals_native_avx512(avx512, shape):
     # same kernels, same operation order: the forward and dX agree to the
     # bit (dW goes through BLAS in both builds, not through the kernels)
-    from mmpkkd import _ext
     x, w, b, kw = _make(shape, dtype=torch.float32)
     gy = _grad_out(x.double(), w.double(), b.double(), kw).float()
     emulated = _emulated(avx512, x, w, b, kw, gy)
-    _ext.set_cpu_isa('avx512')
+    set_cpu_isa('avx512')
     try:
         leaves = [t.clone().requires_grad_() for t in (x, w)]
         y = adder2d(*leaves, b, **kw)
         y.backward(gy)
     finally:
-        _ext.set_cpu_isa('auto')
+        set_cpu_isa('auto')
     assert torch.equal(emulated[0], y.detach().double())
     assert torch.equal(emulated[1], leaves[0].grad.double())
     _assert_close(emulated[2], leaves[1].grad.double(), 1e-6, 'dw')
@@ -240,7 +243,7 @@ def test_int8_avx512_affine_matches_quantize_then_oracle(avx512):
     inv_scale, zero_point = 2.0, -7
     y = avx512.adder2d_int8_affine(x, w, inv_scale, zero_point, alpha, beta,
                                    [1, 1], [1, 1], [1, 1], 2)
-    q = int8_ops.quantize_int8(x, inv_scale, zero_point)
+    q = int8_ops.quantize_per_tensor_int8(x, inv_scale, zero_point)
     s = oracle(q, w, padding=(1, 1), groups=2, pad_value=zero_point)
     ref = (s.double() * alpha.double().view(1, -1, 1, 1) +
            beta.double().view(1, -1, 1, 1))

@@ -19,8 +19,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmpkkd.engine import safe_torch_load
-from mmpkkd.quantization import build_float_model, quantize_int8, save_int8
-from mmpkkd.quantization.model_cfg import classifier_cfg
+from mmpkkd.apis import get_model, get_model_cfg
+from mmpkkd.quantization import quantize_int8, save_int8
 from mmpkkd.quantization.serialization import checksum
 from mmpkkd.registry import MODELS
 
@@ -88,12 +88,12 @@ def files(tmp_path_factory):
         out[name] = str(root / f'{name}.pth')
         torch.save({'state_dict': model.state_dict(),
                     'meta': {'cfg': cfg.pretty_text}}, out[name])
-    cfg = Config.fromfile(osp.join(REPO, ANN))
-    net = build_float_model(classifier_cfg(cfg))
+    net = get_model(osp.join(REPO, ANN))
     qnet = quantize_int8(net, [torch.randn(4, 3, 32, 32)], max_samples=4,
                          clip_levels=(1.0, ))
     out['int8'] = str(root / 'ann_int8.pth')
-    save_int8(qnet, out['int8'], classifier_cfg(cfg), meta={'config': ANN})
+    save_int8(qnet, out['int8'], get_model_cfg(osp.join(REPO, ANN)),
+              meta={'config': ANN})
     return out
 
 

@@ -62,17 +62,14 @@ def without_teacher_metrics(evaluator):
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    """Check the inputs, build the runner, load strictly, evaluate."""
+    """Check the inputs, get the model, build the runner, evaluate."""
     from mmengine.model import is_model_wrapper
 
-    from mmpkkd.quantization import (check_matches_config, is_int8_dict,
-                                     load_int8)
-    from mmpkkd.quantization.serialization import check_int8_dict
+    from mmpkkd.apis import get_model, get_model_cfg
+    from mmpkkd.quantization import int8_layers, to_int8_structure
     from mmpkkd.utils import (USAGE_EXIT, UserError, build_runner,
                               check_output_path, close_distributed,
-                              load_config, load_strictly, make_parent,
-                              read_checkpoint)
-    from mmpkkd.utils.checkpoint import check_fits
+                              load_config, make_parent)
     from mmpkkd.utils.config import missing_file_message
 
     cfg = load_config(args)
@@ -81,22 +78,20 @@ def evaluate(args: argparse.Namespace) -> dict:
                         USAGE_EXIT)
     if args.out:
         check_output_path(args.out, [args.config, args.checkpoint])
-    checkpoint = read_checkpoint(args.checkpoint)
-    int8 = is_int8_dict(checkpoint)
-    if int8:  # evaluate the config's network, with the file's int8 layers
-        check_int8_dict(checkpoint, args.checkpoint)
-        cfg.model = check_matches_config(checkpoint, cfg, args.checkpoint)
+    # loaded strictly (an int8 file: checked against the config) before the
+    # runner logs anything, so a mismatch is the only thing reported
+    loaded = get_model(cfg, args.checkpoint)
+    layers = int8_layers(loaded)
+    if layers:  # evaluate the config's network, with the file's int8 layers
+        cfg.model = get_model_cfg(cfg, student=True)
         cfg.test_evaluator = without_teacher_metrics(cfg.test_evaluator)
-    else:  # a mismatch is reported before the runner logs anything
-        check_fits(cfg, args.checkpoint, args.config, checkpoint)
-    cfg.load_from = None  # loaded strictly below
+    cfg.load_from = None  # the runner's model gets the weights loaded above
     runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(
         runner.model) else runner.model
-    if int8:
-        load_int8(checkpoint, model=model).cpu()  # CPU-only int8 kernels
-    else:
-        load_strictly(model, args.checkpoint, args.config, checkpoint)
+    if layers:
+        to_int8_structure(model, layers).cpu()  # CPU-only int8 kernels
+    model.load_state_dict(loaded.state_dict(), strict=True)
     metrics = runner.test()
     if args.out and runner.rank == 0:
         with open(make_parent(args.out), 'w') as f:

@@ -36,7 +36,6 @@ Counting convention (per image, inference, batch statistics folded):
 Energy uses the 45 nm figures of Horowitz (ISSCC 2014), the ones of the
 AdderNet/PKKD papers: see :data:`ENERGY_PJ`.
 """
-import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
@@ -45,6 +44,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 
+from mmpkkd.apis import TensorModeWrapper
 from .op_handles import ADDER_KIND_PATTERN, OP_HANDLES, adder_handle
 
 #: Energy per operation in picojoule, 45 nm (Horowitz, ISSCC 2014, Fig.
@@ -175,20 +175,6 @@ class OpsReport:
                        f'{[row.name for row in self.layers]}')
 
 
-class _TensorMode(nn.Module):
-    """Calls an mmengine model with ``mode='tensor'`` (FlopAnalyzer traces
-    ``forward(x)``); its child ``model`` is the network analysed."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor):
-        if 'mode' in inspect.signature(self.model.forward).parameters:
-            return self.model(x, mode='tensor')  # mmpretrain / mmengine
-        return self.model(x)
-
-
 class _CallRecorder:
     """Forward hooks noting each module's calls and last output shape, in
     the order the modules first finish."""
@@ -221,7 +207,7 @@ def _analyze(model: nn.Module, x: torch.Tensor,
              recorder: _CallRecorder) -> FlopAnalyzer:
     """Trace ``model`` once (twice if the adder op traces under a name
     :data:`OP_HANDLES` does not know) with our handles."""
-    analyzer = FlopAnalyzer(_TensorMode(model), (x, ))
+    analyzer = FlopAnalyzer(TensorModeWrapper(model), (x, ))
     analyzer.set_op_handle(**OP_HANDLES)
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     analyzer.total()  # runs the trace
@@ -235,7 +221,8 @@ def _analyze(model: nn.Module, x: torch.Tensor,
 
 
 def _analyzer_name(name: str) -> str:
-    """Name in the analyzer, which sees the model as ``_TensorMode.model``."""
+    """Name in the analyzer, which sees the model as
+    ``TensorModeWrapper.model``."""
     return f'model.{name}' if name else 'model'
 
 

@@ -1,6 +1,6 @@
-"""adder2d on PyTorch's dispatcher (``torch.library``).
+"""adder2d and adder2d_int8 on PyTorch's dispatcher (``torch.library``).
 
-Four operators in the ``mmpkkd`` namespace::
+Operators in the ``mmpkkd`` namespace::
 
     adder2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride,
             int[2] padding, int[2] dilation, int groups) -> Tensor
@@ -8,6 +8,13 @@ Four operators in the ``mmpkkd`` namespace::
                      int[2] stride, int[2] padding, int[2] dilation,
                      int groups, bool[2] output_mask) -> (Tensor, Tensor)
     adder2d_reference / adder2d_reference_backward   (same signatures)
+    adder2d_int8(Tensor input, Tensor weight, int[2] stride=1,
+                 int[2] padding=0, int[2] dilation=1, int groups=1,
+                 int pad_value=0) -> Tensor
+    adder2d_int8_affine(Tensor input, Tensor weight, float inv_scale,
+                        int zero_point, Tensor alpha, Tensor beta,
+                        int[2] stride=1, int[2] padding=0,
+                        int[2] dilation=1, int groups=1) -> Tensor
 
 ``adder2d`` runs the native CPU kernels of ``mmpkkd._ext`` (which defines
 the two schemas in C++) and, on CUDA tensors, the Triton or CUDA C++
@@ -26,6 +33,12 @@ This module adds what both need to work with autograd, ``torch.compile``,
   (or for another device type) the reference serves those tensors. Either
   way an :class:`Adder2dFallbackWarning` is issued once.
 
+The int8 ops (inference only, CPU; :mod:`mmpkkd.ops.int8`) get the same
+treatment minus autograd: their schemas (native, or defined here with the
+exact pure-PyTorch kernels of :mod:`mmpkkd.ops.int8` where the extension
+lacks them) and their fake kernels. The CPU kernel set of each native op is
+chosen with :mod:`mmpkkd.ops.cpu_isa`.
+
 A gradient that ``output_mask`` does not ask for comes back from the
 backward ops as an empty ``(0,)`` tensor.
 """
@@ -36,6 +49,7 @@ import torch
 
 from ._args import check_adder2d_args
 from .ext_loader import BUILD_HINT, EXT, load_error
+from .int8 import adder2d_int8_affine_reference, adder2d_int8_reference
 from .reference import reference_backward, reference_forward
 
 NAMESPACE = 'mmpkkd'
@@ -48,6 +62,14 @@ ADDER2D_BACKWARD_SCHEMA = (
     'adder2d_backward(Tensor grad_output, Tensor input, Tensor weight, '
     'int[2] stride, int[2] padding, int[2] dilation, int groups, '
     'bool[2] output_mask) -> (Tensor, Tensor)')
+ADDER2D_INT8_SCHEMA = (
+    'adder2d_int8(Tensor input, Tensor weight, int[2] stride=1, '
+    'int[2] padding=0, int[2] dilation=1, int groups=1, int pad_value=0) '
+    '-> Tensor')
+ADDER2D_INT8_AFFINE_SCHEMA = (
+    'adder2d_int8_affine(Tensor input, Tensor weight, float inv_scale, '
+    'int zero_point, Tensor alpha, Tensor beta, int[2] stride=1, '
+    'int[2] padding=0, int[2] dilation=1, int groups=1) -> Tensor')
 
 
 class Adder2dFallbackWarning(UserWarning):
@@ -64,19 +86,22 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, Adder2dFallbackWarning, stacklevel=3)
 
 
-def _native_registered() -> bool:
-    """Whether the loaded extension registered the adder2d ops (an
-    extension built from older sources does not)."""
+def _native_registered(op: str) -> bool:
+    """Whether the loaded extension registered ``torch.ops.mmpkkd.<op>``
+    (an extension built from older sources may not)."""
     if EXT is None:
         return False
     try:
-        torch.ops.mmpkkd.adder2d_backward.default
+        getattr(torch.ops.mmpkkd, op).default
         return True
     except (AttributeError, RuntimeError):
         return False
 
 
-NATIVE = _native_registered()
+#: The native float op and its CPU kernels are registered.
+NATIVE = _native_registered('adder2d_backward')
+#: The native int8 ops (and their CPU kernel-set switch) are registered.
+NATIVE_INT8 = _native_registered('adder2d_int8_affine')
 
 # ------------------------------------------------------------- kernels
 
@@ -129,6 +154,31 @@ def _fallback_kernel(input, weight, bias, stride, padding, dilation, groups):
                              groups)
 
 
+def _int8_missing_warning(op: str) -> None:
+    _warn_once(
+        'int8', f'mmpkkd.ops.{op}: the native int8 kernels of mmpkkd._ext '
+        'are not available; using the slow pure-PyTorch reference instead. '
+        f'To get them, {BUILD_HINT}.')
+
+
+def _int8_fallback_kernel(input, weight, stride=1, padding=0, dilation=1,
+                          groups=1, pad_value=0):
+    """``adder2d_int8`` without the native kernels: the reference."""
+    _int8_missing_warning('adder2d_int8')
+    return adder2d_int8_reference(input, weight, stride, padding, dilation,
+                                  groups, pad_value)
+
+
+def _int8_affine_fallback_kernel(input, weight, inv_scale, zero_point,
+                                 alpha, beta, stride=1, padding=0,
+                                 dilation=1, groups=1):
+    """``adder2d_int8_affine`` without the native kernels: the reference."""
+    _int8_missing_warning('adder2d_int8_affine')
+    return adder2d_int8_affine_reference(input, weight, inv_scale,
+                                         zero_point, alpha, beta, stride,
+                                         padding, dilation, groups)
+
+
 # -------------------------------------------------------- fake kernels
 
 
@@ -146,6 +196,30 @@ def _adder2d_backward_fake(grad_output, input, weight, stride, padding,
     need_x, need_w = output_mask
     return (input.new_empty(input.shape if need_x else (0, )),
             weight.new_empty(weight.shape if need_w else (0, )))
+
+
+def _int8_out_shape(input, weight, stride, padding, dilation,
+                    groups) -> Tuple[int, int, int, int]:
+    geo = check_adder2d_args(
+        torch.empty(input.shape, device='meta'),
+        torch.empty(weight.shape, device='meta'), None, stride, padding,
+        dilation, groups)
+    return (geo.batch, geo.out_channels, geo.out_height, geo.out_width)
+
+
+def _adder2d_int8_fake(input, weight, stride=1, padding=0, dilation=1,
+                       groups=1, pad_value=0):
+    return input.new_empty(
+        _int8_out_shape(input, weight, stride, padding, dilation, groups),
+        dtype=torch.int32)
+
+
+def _adder2d_int8_affine_fake(input, weight, inv_scale, zero_point, alpha,
+                              beta, stride=1, padding=0, dilation=1,
+                              groups=1):
+    return input.new_empty(
+        _int8_out_shape(input, weight, stride, padding, dilation, groups),
+        dtype=torch.float32)
 
 
 # ------------------------------------------------------------ autograd
@@ -209,3 +283,15 @@ for _fwd, _bwd in (('adder2d', 'adder2d_backward'),
         _make_backward(getattr(torch.ops.mmpkkd, _bwd)),
         setup_context=_setup_context,
         lib=_LIB)
+
+if not NATIVE_INT8:  # same schemas, exact reference kernels
+    _LIB.define(ADDER2D_INT8_SCHEMA)
+    _LIB.define(ADDER2D_INT8_AFFINE_SCHEMA)
+    _LIB.impl('adder2d_int8', _int8_fallback_kernel,
+              'CompositeExplicitAutograd')
+    _LIB.impl('adder2d_int8_affine', _int8_affine_fallback_kernel,
+              'CompositeExplicitAutograd')
+torch.library.register_fake('mmpkkd::adder2d_int8', _adder2d_int8_fake,
+                            lib=_LIB)
+torch.library.register_fake('mmpkkd::adder2d_int8_affine',
+                            _adder2d_int8_affine_fake, lib=_LIB)

@@ -1,43 +1,23 @@
 """Int8 adder2d on the CPU: ``-sum |x - w|`` over int8 operands, exact.
 
-:func:`adder2d_int8` runs the native kernels registered by ``mmpkkd._ext``
-as ``torch.ops.mmpkkd.adder2d_int8`` (``csrc/cpu/adder2d_int8*.cpp``:
-``vpsadbw`` on AVX-512BW or AVX2, a portable fallback, chosen at run time;
-OpenMP threads). :func:`adder2d_int8_affine` is the fused form the int8
-inference layers use (:mod:`mmpkkd.quantization`): float input quantised on
-the fly, the int32 sum mapped per channel by a folded BatchNorm. Without
-the extension both fall back to :func:`adder2d_int8_reference` (exact, slow)
-after a one-time :class:`~mmpkkd.ops.Adder2dFallbackWarning`.
+:func:`adder2d_int8` and :func:`adder2d_int8_affine` (the fused form the
+int8 inference layers of :mod:`mmpkkd.quantization` use: float input
+quantised on the fly, the int32 sum mapped per channel by a folded
+BatchNorm) validate their arguments and call the dispatcher ops
+``torch.ops.mmpkkd.adder2d_int8`` / ``adder2d_int8_affine``. Their kernels
+are the native ones of ``mmpkkd._ext`` (``csrc/cpu/adder2d_int8*.cpp``:
+``vpsadbw`` on AVX-512BW or AVX2, a portable fallback, chosen at run time
+(:func:`mmpkkd.ops.set_cpu_isa`); OpenMP threads) or, without the
+extension, the exact pure-PyTorch :func:`adder2d_int8_reference` /
+:func:`adder2d_int8_affine_reference` after a one-time
+:class:`~mmpkkd.ops.Adder2dFallbackWarning`. Schemas, fallback and fake
+kernels are registered by :mod:`mmpkkd.ops._library`, like the float op's.
 """
-import warnings
-from typing import List
-
 import torch
 import torch.nn.functional as F
 
-from ._args import IntOrPair, check_adder2d_args, to_pair
-from .ext_loader import BUILD_HINT, load_ext
+from ._args import IntOrPair, check_adder2d_args
 from .reference import adder2d_reference
-
-_WARNED = set()
-
-
-def _warn_once(key: str, message: str) -> None:
-    from .adder2d import Adder2dFallbackWarning
-    if key not in _WARNED:
-        _WARNED.add(key)
-        warnings.warn(message, Adder2dFallbackWarning, stacklevel=3)
-
-
-def _native_ops() -> bool:
-    """Whether ``mmpkkd._ext`` registered the int8 ops (an extension built
-    from sources older than the int8 kernels does not)."""
-    if load_ext() is None:
-        return False
-    return hasattr(torch.ops.mmpkkd, 'adder2d_int8_affine')
-
-
-NATIVE = _native_ops()
 
 
 def _check(x: torch.Tensor, w: torch.Tensor, x_dtype: torch.dtype,
@@ -91,7 +71,7 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise ValueError if ``x`` holds NaN or infinite values.
 
     Int8 has no code for them, so every int8 path (the native kernels, this
-    module's fallback, :mod:`mmpkkd.quantization`) refuses them with the
+    module's references, :mod:`mmpkkd.quantization`) refuses them with the
     same message rather than map them to an arbitrary code.
 
     Example:
@@ -109,25 +89,53 @@ def check_finite(x: torch.Tensor, name: str) -> None:
             'data or the model.')
 
 
-def quantize_int8(x: torch.Tensor, inv_scale: float,
-                  zero_point: int) -> torch.Tensor:
+def quantize_per_tensor_int8(x: torch.Tensor, inv_scale: float,
+                             zero_point: int) -> torch.Tensor:
     """``clamp(round(x * inv_scale) + zero_point, -128, 127)`` as int8.
 
-    Rounds half to even, in float32 like the native kernels (use an
-    ``inv_scale`` that is a float32 value for bit-identical codes). Values
-    beyond the grid saturate to -128 or 127.
+    The codes of a tensor on one grid (per-tensor affine quantisation, as
+    :func:`torch.quantize_per_tensor` with ``scale = 1 / inv_scale``, but a
+    plain int8 tensor). Rounds half to even, in float32 like the native
+    kernels (use an ``inv_scale`` that is a float32 value for bit-identical
+    codes). Values beyond the grid saturate to -128 or 127.
 
     Raises:
         ValueError: If ``x`` holds NaN or infinite values (int8 has no code
             for them; see :func:`check_finite`).
 
     Example:
-        >>> quantize_int8(torch.tensor([-1.0, 0.0, 0.02, 9.0]), 100.0, 0)
+        >>> quantize_per_tensor_int8(
+        ...     torch.tensor([-1.0, 0.0, 0.02, 9.0]), 100.0, 0)
         tensor([-100,    0,    2,  127], dtype=torch.int8)
     """
-    check_finite(x, 'quantize_int8')
+    check_finite(x, 'quantize_per_tensor_int8')
     q = torch.round(x.float() * inv_scale) + zero_point
     return q.clamp_(-128, 127).to(torch.int8)
+
+
+def adder2d_int8_affine_reference(x: torch.Tensor,
+                                  w: torch.Tensor,
+                                  inv_scale: float,
+                                  zero_point: int,
+                                  alpha: torch.Tensor,
+                                  beta: torch.Tensor,
+                                  stride: IntOrPair = 1,
+                                  padding: IntOrPair = 0,
+                                  dilation: IntOrPair = 1,
+                                  groups: int = 1) -> torch.Tensor:
+    """Pure-PyTorch :func:`adder2d_int8_affine`: quantise with
+    :func:`quantize_per_tensor_int8`, sum exactly with
+    :func:`adder2d_int8_reference` (padding with ``zero_point``), map the
+    sum per channel. The fallback when the extension is missing.
+
+    Raises:
+        ValueError: If ``x`` holds NaN or infinite values.
+    """
+    check_finite(x, 'adder2d_int8_affine')
+    s = adder2d_int8_reference(
+        quantize_per_tensor_int8(x, inv_scale, zero_point), w, stride,
+        padding, dilation, groups, int(zero_point))
+    return s.float() * alpha.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
 
 
 def adder2d_int8(x: torch.Tensor,
@@ -175,15 +183,8 @@ def adder2d_int8(x: torch.Tensor,
             -128 <= pad_value <= 127):
         raise ValueError('adder2d_int8: pad_value must be an int in '
                          f'[-128, 127], got {pad_value!r}')
-    if NATIVE:
-        return torch.ops.mmpkkd.adder2d_int8(x, w, geo.stride, geo.padding,
-                                             geo.dilation, geo.groups,
-                                             pad_value)
-    _warn_once('int8', 'mmpkkd.ops.adder2d_int8: the native int8 kernels of '
-               'mmpkkd._ext are not available; using the slow pure-PyTorch '
-               f'reference instead. To get them, {BUILD_HINT}.')
-    return adder2d_int8_reference(x, w, geo.stride, geo.padding, geo.dilation,
-                                  geo.groups, pad_value)
+    return torch.ops.mmpkkd.adder2d_int8(x, w, geo.stride, geo.padding,
+                                         geo.dilation, geo.groups, pad_value)
 
 
 def adder2d_int8_affine(x: torch.Tensor,
@@ -200,10 +201,10 @@ def adder2d_int8_affine(x: torch.Tensor,
 
     Computes ``alpha[c] * S + beta[c]`` in float32 with ``S =
     adder2d_int8(q, w, ..., pad_value=zero_point)`` and ``q =
-    quantize_int8(x, inv_scale, zero_point)`` (the padding is the code of a
-    real 0). ``alpha``/``beta`` carry the scale of the shared grid and a
-    folded BatchNorm. Values beyond the grid saturate to -128 or 127; NaN
-    and infinite inputs are refused (int8 has no code for them), by the
+    quantize_per_tensor_int8(x, inv_scale, zero_point)`` (the padding is the
+    code of a real 0). ``alpha``/``beta`` carry the scale of the shared grid
+    and a folded BatchNorm. Values beyond the grid saturate to -128 or 127;
+    NaN and infinite inputs are refused (int8 has no code for them), by the
     native kernels and the fallback alike.
 
     Args:
@@ -241,75 +242,6 @@ def adder2d_int8_affine(x: torch.Tensor,
                 or t.dtype != torch.float32):
             raise ValueError(f'adder2d_int8_affine: {name} must be a float32 '
                              f'tensor of shape ({w.shape[0]},)')
-    if NATIVE:
-        return torch.ops.mmpkkd.adder2d_int8_affine(
-            x, w, float(inv_scale), int(zero_point), alpha, beta, geo.stride,
-            geo.padding, geo.dilation, geo.groups)
-    _warn_once('int8', 'mmpkkd.ops.adder2d_int8_affine: the native int8 '
-               'kernels of mmpkkd._ext are not available; using the slow '
-               f'pure-PyTorch reference instead. To get them, {BUILD_HINT}.')
-    check_finite(x, 'adder2d_int8_affine')
-    s = adder2d_int8_reference(
-        quantize_int8(x, inv_scale, zero_point), w, geo.stride, geo.padding,
-        geo.dilation, geo.groups, int(zero_point))
-    return s.float() * alpha.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
-
-
-# ------------------------------------------------------------- kernel sets
-def _require_native(name: str) -> None:
-    if not NATIVE:
-        raise RuntimeError(f'{name}: the native int8 kernels are not built; '
-                           f'{BUILD_HINT}')
-
-
-def int8_cpu_isa() -> str:
-    """The int8 kernel set in use: ``'avx512'``, ``'avx2'`` or
-    ``'generic'``."""
-    _require_native('int8_cpu_isa')
-    return torch.ops.mmpkkd.adder2d_int8_cpu_isa('')
-
-
-def set_int8_cpu_isa(name: str) -> str:
-    """Force the int8 kernel set (``'auto'`` = best supported); returns the
-    active one. The env var ``MMPKKD_INT8_CPU_ISA`` sets it at start-up.
-
-    Raises:
-        ValueError: unknown name, or an ISA this CPU lacks.
-    """
-    _require_native('set_int8_cpu_isa')
-    try:
-        return torch.ops.mmpkkd.adder2d_int8_cpu_isa(name)
-    except RuntimeError as err:  # dispatcher wraps the C++ ValueError
-        raise ValueError(str(err).split('\n')[0]) from err
-
-
-def supported_int8_cpu_isas() -> List[str]:
-    """Int8 kernel sets this CPU can run, best first."""
-    _require_native('supported_int8_cpu_isas')
-    return list(torch.ops.mmpkkd.adder2d_int8_supported_isas())
-
-
-def _register_fakes() -> None:
-    """Shape-only kernels, so the ops trace under torch.compile/export."""
-    def out_shape(x, w, stride, padding, dilation):
-        (sh, sw), (ph, pw), (dh, dw) = (to_pair(stride, 'stride', 1),
-                                        to_pair(padding, 'padding', 0),
-                                        to_pair(dilation, 'dilation', 1))
-        kh, kw = w.shape[2], w.shape[3]
-        ho = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        wo = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        return (x.shape[0], w.shape[0], ho, wo)
-
-    @torch.library.register_fake('mmpkkd::adder2d_int8')
-    def _(x, w, stride=1, padding=0, dilation=1, groups=1, pad_value=0):
-        return x.new_empty(out_shape(x, w, stride, padding, dilation),
-                           dtype=torch.int32)
-
-    @torch.library.register_fake('mmpkkd::adder2d_int8_affine')
-    def _(x, w, inv_scale, zero_point, alpha, beta, stride=1, padding=0,
-          dilation=1, groups=1):
-        return x.new_empty(out_shape(x, w, stride, padding, dilation))
-
-
-if NATIVE:
-    _register_fakes()
+    return torch.ops.mmpkkd.adder2d_int8_affine(
+        x, w, float(inv_scale), int(zero_point), alpha, beta, geo.stride,
+        geo.padding, geo.dilation, geo.groups)

@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from mmpkkd.ops.int8 import adder2d_int8_affine, quantize_int8
+from mmpkkd.ops.int8 import adder2d_int8_affine, quantize_per_tensor_int8
 
 QMIN, QMAX = -128, 127
 
@@ -188,7 +188,7 @@ class Int8Adder2d(nn.Module):
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         """The int8 codes the kernel computes for ``x`` (for inspection)."""
         grid = self.grid
-        return quantize_int8(x, grid.inv_scale, grid.zero_point)
+        return quantize_per_tensor_int8(x, grid.inv_scale, grid.zero_point)
 
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, kernel_size='

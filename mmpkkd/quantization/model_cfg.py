@@ -127,23 +127,6 @@ def check_model_cfg(model_cfg: Any, name: str = 'int8 file') -> None:
                 'files or code when built; an int8 file may not ask for it.')
 
 
-def classifier_cfg(cfg) -> dict:
-    """The float classifier's model config of a config (PKKD: the
-    student), with the config's data preprocessor, as an int8 file stores
-    it so that it rebuilds alone."""
-    model = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(
-        cfg.model)
-    preprocessor = model.get('data_preprocessor') or cfg.get(
-        'data_preprocessor')
-    if model.get('type') == 'PKKDDistiller':
-        model = dict(model['student'])
-    if preprocessor is not None:
-        preprocessor = dict(preprocessor)
-        preprocessor.pop('batch_augments', None)  # training only
-        model.setdefault('data_preprocessor', preprocessor)
-    return plain(model)
-
-
 def plain(cfg: Any) -> Any:
     """A config as plain dicts/lists (what the safe loader accepts)."""
     if hasattr(cfg, 'to_dict'):

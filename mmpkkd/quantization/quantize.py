@@ -84,11 +84,8 @@ def quantize_int8(model: nn.Module,
         nn.Module: The quantised classifier, in eval mode, on the CPU.
 
     Example:
-        >>> from mmpkkd.registry import MODELS
-        >>> from mmengine.config import Config
-        >>> cfg = Config.fromfile(
-        ...     'configs/ann/ann_resnet20_1xb64-15e_digits.py')
-        >>> net = MODELS.build(cfg.model).eval()
+        >>> from mmpkkd.apis import get_model
+        >>> net = get_model('configs/ann/ann_resnet20_1xb64-15e_digits.py')
         >>> qnet = quantize_int8(net, [torch.randn(8, 3, 32, 32)])
         >>> qnet(torch.randn(2, 3, 32, 32), mode='tensor').shape
         torch.Size([2, 10])

@@ -21,9 +21,11 @@ anything, unless
   (:func:`~mmpkkd.quantization.model_cfg.check_model_cfg`): nothing in the
   file is executed or imported.
 
-The float model is then built from the caller's config when one is given
-(the file's ``model_cfg`` must match it), else from the file's
-``model_cfg`` within a memory budget proportional to the weights stored
+The float model is then the caller's -- built from the user's config by
+:func:`mmpkkd.apis.get_model`, which compares the file's ``model_cfg``
+with that config as data (:func:`check_matches_config`) -- or, without
+one, built from the file's checked ``model_cfg`` within a memory budget
+proportional to the weights stored
 (:class:`~mmpkkd.quantization.budget.AllocationBudget`). The int8 layers
 are swapped in (:func:`to_int8_structure`) and the state dict is loaded
 strictly.
@@ -38,7 +40,7 @@ import torch.nn as nn
 from mmpkkd.engine import safe_torch_load
 from .budget import AllocationBudget
 from .model_cfg import (Int8FileError, cfg_differences, check_model_cfg,
-                        classifier_cfg, plain)
+                        plain)
 from .quantize import int8_layers, to_int8_structure
 
 FORMAT = 'mmpkkd-int8'
@@ -82,20 +84,24 @@ def save_int8(qmodel: nn.Module,
     Args:
         qmodel: The int8 model.
         path: Output file.
-        model_cfg: Config of the *float* classifier it was made from (e.g.
-            ``classifier_cfg(cfg)``: ``cfg.model``, or its student for
-            PKKD), with its ``data_preprocessor``, so the file rebuilds on
-            its own.
+        model_cfg: Config of the *float* classifier it was made from, with
+            its ``data_preprocessor`` (``mmpkkd.apis.get_model_cfg(cfg,
+            student=True)``: the model, or the student of a PKKD config),
+            so the file rebuilds on its own. The preprocessor's
+            ``batch_augments`` (training only) are not stored.
         meta: Extra plain data to store (accuracies, source checkpoint).
     """
     layers = int8_layers(qmodel)
     if not layers:
         raise ValueError('save_int8: the model has no Int8Adder2d layer; '
                          'quantise it with quantize_int8 first.')
+    model_cfg = plain(model_cfg)
+    if isinstance(model_cfg.get('data_preprocessor'), dict):
+        model_cfg['data_preprocessor'].pop('batch_augments', None)
     data = {
         'format': FORMAT,
         'version': VERSION,
-        'model_cfg': plain(model_cfg),
+        'model_cfg': model_cfg,
         'int8_layers': layers,
         'state_dict': {k: v.detach().cpu().contiguous()
                        for k, v in qmodel.state_dict().items()},
@@ -179,25 +185,6 @@ def is_int8_dict(data: Any) -> bool:
     return isinstance(data, dict) and data.get('format') == FORMAT
 
 
-def build_float_model(model_cfg: dict,
-                      max_bytes: Optional[int] = None) -> nn.Module:
-    """Build a classifier config in the ``mmpkkd`` scope (CPU, eval).
-
-    Args:
-        model_cfg (dict): The model config.
-        max_bytes (int, optional): Refuse to allocate more than this while
-            building (:class:`AllocationBudget`).
-    """
-    from mmengine.registry import DefaultScope
-
-    from mmpkkd.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmpkkd'):
-        if max_bytes is None:
-            return MODELS.build(model_cfg).eval()
-        with AllocationBudget(max_bytes, 'the model of an int8 file'):
-            return MODELS.build(model_cfg).eval()
-
-
 def build_budget(data: Dict[str, Any]) -> int:
     """The memory a model built from an int8 file's config may take."""
     stored = sum(t.numel() * t.element_size()
@@ -205,23 +192,28 @@ def build_budget(data: Dict[str, Any]) -> int:
     return BUILD_BUDGET_FACTOR * stored + BUILD_BUDGET_EXTRA
 
 
-def check_matches_config(data: Dict[str, Any], cfg,
+def check_matches_config(data: Dict[str, Any], model_cfg: dict,
                          name: str = 'int8 file') -> dict:
-    """The classifier config of ``cfg``; it must match the file's.
+    """Check that an int8 file holds the model of the user's config.
+
+    The file's ``model_cfg`` is compared with ``model_cfg`` as data
+    (training-only keys ignored); nothing of the file is built.
 
     Args:
         data: A checked int8 file.
-        cfg: The user's config (``mmengine.config.Config``; a PKKD config
-            stands for its student).
+        model_cfg: The classifier config of the user's config
+            (:func:`mmpkkd.apis.get_model_cfg` with ``student=True``).
         name: The file, for messages.
+
+    Returns:
+        dict: ``model_cfg``, to build the model from.
 
     Raises:
         Int8FileError: The file's model differs from the config's; the
             message lists the differences and the config the file was made
             with (if recorded).
     """
-    expected = classifier_cfg(cfg)
-    differences = cfg_differences(data['model_cfg'], expected)
+    differences = cfg_differences(data['model_cfg'], model_cfg)
     if differences:
         shown = '; '.join(differences[:5])
         more = f' (and {len(differences) - 5} more)' if len(
@@ -233,23 +225,23 @@ def check_matches_config(data: Dict[str, Any], cfg,
             f'{name} holds another model than the config: {shown}{more} '
             f'(file vs config).{hint} Pass the config the file was '
             'quantised from.')
-    return expected
+    return model_cfg
 
 
 def load_int8(path: Union[str, Dict[str, Any]],
-              model: Optional[nn.Module] = None,
-              cfg=None) -> nn.Module:
+              model: Optional[nn.Module] = None) -> nn.Module:
     """Rebuild an int8 model saved by :func:`save_int8`.
+
+    To build it from your own config instead (the file's model compared
+    with it as data), use ``mmpkkd.apis.get_model(config, path)``.
 
     Args:
         path: The int8 file, or its already loaded dict.
         model: Optional float model to convert in place (e.g. the one a
             runner built from the user's config, already compared with the
-            file by :func:`check_matches_config`).
-        cfg: Optional config (``Config`` or its path) to build the float
-            model from; the file's model must match it. Without ``model``
-            and ``cfg``, the model is built from the file's checked
-            ``model_cfg`` within a memory budget.
+            file by :func:`check_matches_config`). Without it, the model is
+            built from the file's checked ``model_cfg`` within a memory
+            budget.
 
     Returns:
         nn.Module: The int8 model in eval mode, usable as
@@ -271,13 +263,8 @@ def load_int8(path: Union[str, Dict[str, Any]],
         check_int8_dict(data)
     else:
         data = read_int8(path)
-    if model is None and cfg is not None:
-        if isinstance(cfg, str):
-            from mmengine.config import Config
-            cfg = Config.fromfile(cfg)
-        model = build_float_model(check_matches_config(data, cfg, name))
-    elif model is None:
-        model = build_float_model(data['model_cfg'], build_budget(data))
+    if model is None:
+        model = _build_from_file(data)
     to_int8_structure(model, data['int8_layers'])
     own = model.state_dict()
     state = data['state_dict']
@@ -291,3 +278,13 @@ def load_int8(path: Union[str, Dict[str, Any]],
             f'{", ".join(wrong[:5])}' + (' ...' if len(wrong) > 5 else ''))
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _build_from_file(data: Dict[str, Any]) -> nn.Module:
+    """The float model of a checked file's ``model_cfg``, built by
+    :func:`mmpkkd.apis.get_model` within :func:`build_budget`."""
+    from mmengine.config import Config
+
+    from mmpkkd.apis import get_model  # (the API builds on this package)
+    with AllocationBudget(build_budget(data), 'the model of an int8 file'):
+        return get_model(Config(dict(model=data['model_cfg'])))

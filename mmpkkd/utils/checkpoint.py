@@ -148,23 +148,3 @@ def load_strictly(model: nn.Module,
     model.load_state_dict(state, strict=True)
     return checkpoint
 
-
-def check_fits(cfg, path: str, config: str, checkpoint: dict) -> None:
-    """Build ``cfg.model`` alone and load ``checkpoint`` into it strictly,
-    so that a mismatch is reported before a runner is built (and logs its
-    environment and config).
-
-    Raises:
-        UserError: See :func:`load_strictly`.
-    """
-    from mmengine.registry import DefaultScope
-
-    from mmpkkd.registry import MODELS
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \
-        dict(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpkkd')):
-        model = MODELS.build(model_cfg)
-    load_strictly(model, path, config, checkpoint)

@@ -34,11 +34,11 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from mmpkkd.analysis.layer_shapes import LayerShape, select_shapes
-from mmpkkd.analysis.timing import (CLOCKS, child_case, cuda_peak_growth,
-                                    environment, peak_rss_growth, run_case,
-                                    save_results, set_up_run,
-                                    time_round_robin)
+from mmpkkd.analysis.benchmark import (CLOCKS, LayerShape, child_case,
+                                       cuda_peak_growth, environment,
+                                       peak_rss_growth, run_case,
+                                       save_results, select_shapes,
+                                       set_up_run, time_round_robin)
 from mmpkkd.ops import adder2d, adder2d_unfold_original, native_available
 
 MODES = ('fwd', 'fwdbwd')

@@ -27,7 +27,6 @@ import argparse
 import copy
 import json
 import os.path as osp
-import platform
 import statistics
 import time
 from typing import Dict, List, Tuple
@@ -35,39 +34,15 @@ from typing import Dict, List, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
-import mmpkkd  # noqa: F401  (registers modules)
+from mmpkkd.analysis.benchmark import environment
+from mmpkkd.apis import TensorModeWrapper, get_model
 from mmpkkd.models import rescale_adder_grads
-from mmpkkd.ops import native_available
-from mmpkkd.registry import MODELS
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'ann',
                           'ann_resnet20_1xb256-400e_cifar10.py')
-
-
-class LogitsModel(nn.Module):
-    """``model(x, mode='tensor')`` as a plain module (what is compiled)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, mode='tensor')
-
-
-def build_classifier(config: str, seed: int) -> nn.Module:
-    """The classifier of ``config`` in train mode, weights from ``seed``."""
-    cfg = Config.fromfile(config)
-    torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope('mmpkkd'):
-        model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.train()
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer,
@@ -117,9 +92,12 @@ def time_steps(runs: List[Tuple], x, y, warmup: int,
 
 
 def run(args) -> Dict:
-    base = build_classifier(args.config, args.seed)
-    eager = LogitsModel(copy.deepcopy(base))
-    compiled_module = LogitsModel(copy.deepcopy(base))
+    torch.manual_seed(args.seed)  # the same initial weights in every run
+    base = get_model(args.config)
+    base.init_weights()
+    base.train()
+    eager = TensorModeWrapper(copy.deepcopy(base))
+    compiled_module = TensorModeWrapper(copy.deepcopy(base))
     compiled = torch.compile(
         compiled_module, fullgraph=True, backend=args.backend)
     gen = torch.Generator().manual_seed(args.seed)
@@ -145,10 +123,7 @@ def run(args) -> Dict:
         image_size=args.image_size,
         steps=args.steps,
         warmup=args.warmup,
-        threads=torch.get_num_threads(),
-        torch=torch.__version__,
-        machine=platform.processor() or platform.machine(),
-        native_op=native_available(),
+        environment=environment('cpu', __file__),
         eager_step_s=eager_med,
         compiled_step_s=comp_med,
         ratio_eager_over_compiled=eager_med / comp_med,
@@ -180,8 +155,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def summarize(r: Dict) -> str:
     return '\n'.join([
         f"{r['config']}  batch {r['batch_size']}x3x{r['image_size']}x"
-        f"{r['image_size']}, {r['threads']} threads, backend "
-        f"{r['backend']}, torch {r['torch']}",
+        f"{r['image_size']}, {r['environment']['threads']} threads, backend "
+        f"{r['backend']}, torch {r['environment']['PyTorch']}",
         f"eager    step  {r['eager_step_s'] * 1e3:9.1f} ms (median of "
         f"{r['steps']})",
         f"compiled step  {r['compiled_step_s'] * 1e3:9.1f} ms",

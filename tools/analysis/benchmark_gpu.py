@@ -1,8 +1,8 @@
 """Benchmark adder2d's GPU backends against cuDNN and the original code.
 
-For each layer shape (``mmpkkd.analysis.layer_shapes``: the ResNet-20
-CIFAR and ResNet-50 ImageNet layers) it times, in one run and side by side,
-forward and forward + backward (input and weight gradients):
+For each layer shape (:mod:`mmpkkd.analysis.benchmark.layer_shapes`: the
+ResNet-20 CIFAR and ResNet-50 ImageNet layers) it times, in one run and side
+by side, forward and forward + backward (input and weight gradients):
 
 * ``triton``    -- the Triton kernels (autotuned; the first call of a shape
   class tunes, then is excluded from the timing by the warm-up),
@@ -43,7 +43,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from mmpkkd.analysis.layer_shapes import LayerShape, select_shapes
+from mmpkkd.analysis.benchmark import LayerShape, environment, select_shapes
 from mmpkkd.ops import (adder2d, adder2d_unfold_original,
                         cuda_backends_available, set_cuda_backend)
 
@@ -224,9 +224,9 @@ def main(argv=None) -> None:
                            args.batch_resnet50, args.layers)
     clock = max_sm_clock_mhz()
     ceiling = adder_ceiling_tmacs(clock)
-    meta = dict(gpu=torch.cuda.get_device_name(), torch=torch.__version__,
-                triton=triton.__version__, clock_mhz=clock,
-                ceiling_tmacs=ceiling)
+    meta = environment('cuda', __file__, gpu=torch.cuda.get_device_name(),
+                       torch=torch.__version__, triton=triton.__version__,
+                       clock_mhz=clock, ceiling_tmacs=ceiling)
     tf32 = torch.backends.cudnn.allow_tf32  # the conv impls switch it
     try:
         records = benchmark(shapes, impls, args.orig_mem_cap_gb,

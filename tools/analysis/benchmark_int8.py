@@ -1,8 +1,8 @@
 """Benchmark int8 adder inference on the CPU against float32.
 
 Layers (``--shapes``): for each ResNet-20 / ResNet-50 layer shape of
-:mod:`mmpkkd.analysis.layer_shapes`, timed side by side in one run (runs
-interleaved round-robin), forward only:
+:mod:`mmpkkd.analysis.benchmark.layer_shapes`, timed side by side in one run
+(runs interleaved round-robin), forward only:
 
 * ``conv``     -- float32 :func:`torch.nn.functional.conv2d` (oneDNN);
 * ``adder``    -- float32 :func:`mmpkkd.ops.adder2d` (native kernels);
@@ -30,14 +30,13 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 
-import mmpkkd  # noqa: F401  (registers modules)
-from mmpkkd.analysis.layer_shapes import select_shapes
-from mmpkkd.analysis.timing import CLOCKS, save_results, time_round_robin
+from mmpkkd.analysis.benchmark import (CLOCKS, environment, save_results,
+                                       select_shapes, time_round_robin)
+from mmpkkd.apis import get_model
 from mmpkkd.ops import adder2d, adder2d_int8, adder2d_int8_affine
-from mmpkkd.ops import int8 as int8_ops
-from mmpkkd.quantization import build_float_model, load_int8, quantize_int8
+from mmpkkd.ops import set_cpu_isa
+from mmpkkd.quantization import load_int8, quantize_int8
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -124,9 +123,8 @@ def bench_layers(args) -> list:
 def build_networks(args) -> dict:
     nets = {}
     for name, path in NETWORKS.items():
-        cfg = Config.fromfile(osp.join(REPO, path))
         torch.manual_seed(0)
-        nets[name] = build_float_model(cfg.model.to_dict())
+        nets[name] = get_model(osp.join(REPO, path))
     if args.int8_file:
         nets['ann_int8'] = load_int8(args.int8_file)
     else:
@@ -164,20 +162,13 @@ def bench_networks(args) -> list:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    if not int8_ops.NATIVE:
-        sys.exit('mmpkkd._ext has no int8 kernels; build it with `pip '
-                 'install --no-build-isolation -e .`')
-    int8_ops.set_int8_cpu_isa(args.isa)
-    env = dict(torch=torch.__version__, threads=torch.get_num_threads(),
-               int8_isa=int8_ops.int8_cpu_isa(), timer=args.timer,
-               command=' '.join(['python', osp.relpath(__file__)] +
-                                sys.argv[1:]))
     try:
-        from mmpkkd import _ext
-        env['float_isa'] = _ext.cpu_isa()
-    except (ImportError, AttributeError):
-        pass
-    print(env)
+        set_cpu_isa(args.isa, op='adder2d_int8')
+    except RuntimeError as err:  # the native int8 kernels are not built
+        sys.exit(str(err))
+    env = environment('cpu', __file__, timer=args.timer)
+    print({key: env[key] for key in ('PyTorch', 'threads', 'cpu_isa',
+                                     'timer', 'command')})
     result = dict(environment=env)
     if not args.networks_only:
         result['layers'] = bench_layers(args)

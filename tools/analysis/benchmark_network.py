@@ -2,7 +2,7 @@
 
 Images/s of forward + backward + SGD step on a fixed random batch (the data
 pipeline excluded) for each network of
-:data:`mmpkkd.analysis.DEFAULT_NETWORKS`, timed by
+:data:`mmpkkd.analysis.benchmark.DEFAULT_NETWORKS`, timed by
 ``torch.utils.benchmark.Timer`` (mean of ``--repeat`` steps after two
 warm-up steps). Each network runs in a fresh process, so each peak-memory
 figure is that network's alone: on CPU the growth of the process's peak
@@ -19,9 +19,10 @@ import json
 import os.path as osp
 from typing import List
 
-from mmpkkd.analysis import DEFAULT_NETWORKS, measure_throughput
-from mmpkkd.analysis.timing import (child_case, environment, peak_rss_growth,
-                                    run_case, save_results, set_up_run)
+from mmpkkd.analysis.benchmark import (DEFAULT_NETWORKS, child_case,
+                                       environment, measure_throughput,
+                                       peak_rss_growth, run_case,
+                                       save_results, set_up_run)
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 

@@ -61,9 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def report(args: argparse.Namespace) -> str:
     """Count, print and optionally write the report of ``args``."""
     from mmpkkd.analysis import (count_ops, default_input_shape,
-                                 format_markdown, networks_to_compare,
-                                 read_config)
-    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+                                 format_markdown, networks_to_compare)
+    from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                              read_config)
     from mmpkkd.utils.config import missing_file_message
     for path in (args.config, args.twin):
         if path is not None and not osp.isfile(path):

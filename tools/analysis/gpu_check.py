@@ -27,7 +27,6 @@ end of its output; full logs are beside it. ``--steps`` runs a subset.
 import argparse
 import os
 import os.path as osp
-import platform
 import shlex
 import subprocess
 import sys
@@ -143,28 +142,19 @@ def run_step(name: str, cmds: List[List[str]], out: str,
 
 
 def environment() -> str:
+    """The machine and software, one ``- key: value`` line each."""
     import torch
-    lines = [f'- host: {platform.node()}, {platform.processor()}, '
-             f'python {platform.python_version()}, torch {torch.__version__}'
-             f' (CUDA {torch.version.cuda})']
+
+    from mmpkkd.analysis.benchmark import environment as collect
     try:
         import triton
-        lines.append(f'- triton {triton.__version__}')
+        triton_version = triton.__version__
     except ImportError:
-        lines.append('- triton: not installed')
-    if torch.cuda.is_available():
-        lines.append(f'- GPU: {torch.cuda.get_device_name()}')
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = next(line for line in f if line.startswith('flags'))
-        has = [isa for isa in ('avx2', 'avx512f', 'avx512bw')
-               if f' {isa}' in flags]
-        lines.append(f'- host CPU ISA: {", ".join(has)}')
-    except (OSError, StopIteration):
-        pass
-    from mmpkkd.ops import cuda_backends_available
-    lines.append(f'- adder2d GPU backends: {cuda_backends_available()}')
-    return '\n'.join(lines)
+        triton_version = 'not installed'
+    env = collect('cuda' if torch.cuda.is_available() else 'cpu',
+                  triton=triton_version)
+    env.pop('PyTorch compiling details', None)  # a page of build flags
+    return '\n'.join(f'- {key}: {value}' for key, value in env.items())
 
 
 def write_report(results: List[dict], out: str, env_text: str) -> str:

@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def plot(args: argparse.Namespace):
     """Read the curves of ``args.work_dir`` and write the PNG."""
-    from mmpkkd.analysis import load_curves, plot_curves
+    from mmpkkd.visualization import load_curves, plot_curves
     from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
     if not osp.exists(args.work_dir):
         raise UserError(f'{args.work_dir} does not exist; pass the work dir '

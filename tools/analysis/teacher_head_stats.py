@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
-from mmpkkd.registry import DATASETS, MODELS
+from mmpkkd.apis import get_model
+from mmpkkd.registry import DATASETS
+from mmpkkd.utils import read_config
 
 
 def parse_args(argv=None):
@@ -58,14 +59,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build(cfg: Config, checkpoint: str):
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return model
-
-
 def batches(dataset, indices: List[int], size: int):
     for start in range(0, len(indices), size):
         yield pseudo_collate([dataset[i] for i in indices[start:start + size]])
@@ -74,7 +67,7 @@ def batches(dataset, indices: List[int], size: int):
 @torch.no_grad()
 def measure(cfg: Config, checkpoint: str, temperatures: List[float],
             n_batches: int, n_shuffles: int, seed: int) -> Dict[str, float]:
-    model = build(cfg, checkpoint)
+    model = get_model(cfg, checkpoint)
     alpha = cfg.model.loss_blend.get('alpha', 1.0)
     # training images without augmentation: a probe image is then the same
     # in every batch, and only its batch-mates change
@@ -150,9 +143,7 @@ def measure(cfg: Config, checkpoint: str, temperatures: List[float],
 
 def main(argv=None) -> Dict[str, float]:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     with DefaultScope.overwrite_default_scope('mmpkkd'):
         stats = measure(cfg, args.checkpoint, args.temperatures, args.batches,
                         args.shuffles, args.seed)

@@ -54,7 +54,7 @@ def visualize(args: argparse.Namespace):
     """Draw the figures of ``args``."""
     import os.path as osp
 
-    from mmpkkd.analysis import visualize_features
+    from mmpkkd.visualization import visualize_features
     from mmpkkd.utils import USAGE_EXIT, UserError
     from mmpkkd.utils.config import missing_file_message
     for path, what in ((args.config, 'config'),

@@ -10,9 +10,9 @@ plugin (:mod:`mmpkkd.ops.onnx_export`).
 
 CONFIG is the config of the classifier; for a PKKD checkpoint it may be the
 PKKD config (its student is exported) or the matching ANN config. The
-student is taken out of a PKKD checkpoint with
-``mmpkkd.models.distillers.extract_student`` (what
-``tools/model_converters/extract_student.py`` saves).
+model is :func:`mmpkkd.apis.get_model` with ``student=True`` (a PKKD
+checkpoint gives its ``student.*`` weights; every weight must fit) in
+:class:`mmpkkd.apis.TensorModeWrapper`.
 
 Example::
 
@@ -27,44 +27,6 @@ import argparse
 import os.path as osp
 
 from mmengine.config import DictAction  # light: no torch
-
-
-def classifier_config(model_cfg: dict) -> dict:
-    """The classifier of a config: the student of a PKKD config."""
-    if 'student' in model_cfg and 'teacher' in model_cfg:
-        return model_cfg['student']
-    return model_cfg
-
-
-def classifier_state_dict(checkpoint: dict) -> dict:
-    """The weights of a plain classifier, or the student of a PKKD one."""
-    from mmpkkd.models.distillers import STUDENT_PREFIX, extract_student
-    state = checkpoint.get('state_dict', checkpoint)
-    if any(key.startswith(STUDENT_PREFIX) for key in state):
-        return extract_student(checkpoint)['state_dict']
-    return state
-
-
-def load_classifier(config: str, checkpoint: str,
-                    cfg_options: dict = None):
-    """Build the classifier of ``config`` with the weights of
-    ``checkpoint`` (strict: every weight must match), in eval mode."""
-    from mmengine.registry import DefaultScope
-
-    from mmpkkd.registry import MODELS
-    from mmpkkd.utils import read_checkpoint, read_config
-    cfg = read_config(config, cfg_options)
-    with DefaultScope.overwrite_default_scope('mmpkkd'):
-        model = MODELS.build(classifier_config(cfg.model))
-    state = classifier_state_dict(read_checkpoint(checkpoint))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise KeyError(
-            f'{checkpoint} does not fit the classifier of {config}: missing '
-            f'{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]} '
-            '(first five each). Pass the config the checkpoint was trained '
-            'with (for a PKKD checkpoint: the PKKD or the ANN config).')
-    return model.eval()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -98,9 +60,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def export(args: argparse.Namespace) -> None:
     """Check the paths, load the classifier, write the ONNX file."""
     import torch
-    import torch.nn as nn
 
+    from mmpkkd.apis import TensorModeWrapper, get_model
     from mmpkkd.ops.onnx_export import ADDER_FORMS, MIN_OPSET, export_onnx
+    from mmpkkd.quantization import int8_layers
     from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
                               make_parent)
     from mmpkkd.utils.config import missing_file_message
@@ -116,19 +79,13 @@ def export(args: argparse.Namespace) -> None:
         raise UserError(f'--adder-form {args.adder_form}: choose one of '
                         f'{", ".join(ADDER_FORMS)}.', USAGE_EXIT)
     check_output_path(args.out, [args.config, args.checkpoint])
-
-    class ClassifierLogits(nn.Module):
-        """``classifier(x, mode='tensor')``: preprocessed batch -> logits."""
-
-        def __init__(self, classifier: nn.Module):
-            super().__init__()
-            self.classifier = classifier
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.classifier(x, mode='tensor')
-
-    model = ClassifierLogits(
-        load_classifier(args.config, args.checkpoint, args.cfg_options))
+    classifier = get_model(args.config, args.checkpoint, student=True,
+                           cfg_options=args.cfg_options)
+    if int8_layers(classifier):
+        raise UserError(
+            f'{args.checkpoint} is an int8 model, which has no ONNX form '
+            'here; export the float checkpoint it was quantised from.')
+    model = TensorModeWrapper(classifier)
     example = torch.randn(*args.shape)
     export_onnx(model, example, make_parent(args.out), opset=args.opset,
                 form=args.adder_form)

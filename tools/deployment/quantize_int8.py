@@ -79,12 +79,12 @@ def batches(model, loader,
         yield data['inputs'], data['data_samples']
 
 
-def top1(net, model, loader) -> float:
+def top1(net, loader) -> float:
     """Top-1 accuracy (%) of ``net(x, mode='tensor')`` on ``loader``."""
     import torch
     correct = total = 0
     with torch.no_grad():
-        for inputs, samples in batches(model, loader):
+        for inputs, samples in batches(net, loader):
             pred = net(inputs, mode='tensor').argmax(1)
             labels = torch.cat([s.gt_label for s in samples]).view(-1)
             correct += int((pred == labels).sum())
@@ -94,10 +94,10 @@ def top1(net, model, loader) -> float:
 
 def quantize(args: argparse.Namespace) -> dict:
     """Check the paths, calibrate, report, save."""
-    from mmpkkd.quantization import (build_float_model, classifier_cfg,
-                                     classifier_of, quantize_int8, save_int8)
+    from mmpkkd.apis import get_model, get_model_cfg
+    from mmpkkd.quantization import quantize_int8, save_int8
     from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
-                              load_strictly, make_parent, read_config)
+                              make_parent, read_config)
     from mmpkkd.utils.config import missing_file_message
     cfg = read_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):
@@ -112,23 +112,18 @@ def quantize(args: argparse.Namespace) -> dict:
     if args.json:
         check_output_path(args.json, [args.config, args.checkpoint, args.out],
                           option='--json')
-    model_cfg = cfg.model.to_dict()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = build_float_model(model_cfg)
-    load_strictly(model, args.checkpoint, args.config)
-    model.eval()
-    net = classifier_of(model)
+    # the ANN (a PKKD config: its student, with the student.* weights)
+    net = get_model(cfg, args.checkpoint, student=True)
 
     t0 = time.time()
     calib = (x for x, _ in batches(
-        model, build_loader(cfg, 'train', args.seed), args.calib_batches))
+        net, build_loader(cfg, 'train', args.seed), args.calib_batches))
     qnet = quantize_int8(net, calib, max_samples=args.max_samples)
     t_calib = time.time() - t0
 
     test_loader = build_loader(cfg, 'test', args.seed)
-    acc_float = top1(net, model, test_loader)
-    acc_int8 = top1(qnet, model, test_loader)
+    acc_float = top1(net, test_loader)
+    acc_int8 = top1(qnet, test_loader)
     results = {
         'config': osp.abspath(args.config),
         'checkpoint': osp.abspath(args.checkpoint),
@@ -139,8 +134,8 @@ def quantize(args: argparse.Namespace) -> dict:
         'calib_seed': args.seed,
         'calib_seconds': round(t_calib, 2),
     }
-    save_int8(qnet, make_parent(args.out), classifier_cfg(cfg),
-              meta=results)
+    save_int8(qnet, make_parent(args.out),
+              get_model_cfg(cfg, student=True), meta=results)
     print(f'float32 top-1 {acc_float:.2f} %   int8 top-1 {acc_int8:.2f} %   '
           f'(delta {acc_int8 - acc_float:+.2f} pt; calibration '
           f'{t_calib:.1f} s on {args.calib_batches} batches)')

@@ -1,5 +1,6 @@
-// Shared declarations of the adder2d op: geometry, argument checks and the
-// per-device entry points (CPU always, CUDA when MMPKKD_WITH_CUDA is set).
+// Shared declarations of the adder2d ops: geometry, argument checks and the
+// per-device entry points (CPU always, CUDA when MMPKKD_WITH_CUDA is set;
+// the int8 ops on the CPU only).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -42,6 +43,23 @@ std::tuple<at::Tensor, at::Tensor> adder2d_backward(
 
 // Whether the CUDA kernels were compiled in.
 bool with_cuda();
+
+// The CPU kernels of the int8 dispatcher ops mmpkkd::adder2d_int8 and
+// mmpkkd::adder2d_int8_affine (schemas in register_ops.cpp, driver in
+// cpu/adder2d_int8.cpp): -sum |x_pad - w| over int8 operands, exact in
+// int32; the affine form quantises a float32 input on the fly and maps the
+// sum per channel, alpha[c] * S + beta[c], to float32.
+at::Tensor adder2d_int8_cpu(const at::Tensor& input, const at::Tensor& weight,
+                            at::IntArrayRef stride, at::IntArrayRef padding,
+                            at::IntArrayRef dilation, int64_t groups,
+                            int64_t pad_value);
+at::Tensor adder2d_int8_affine_cpu(const at::Tensor& input,
+                                   const at::Tensor& weight, double inv_scale,
+                                   int64_t zero_point, const at::Tensor& alpha,
+                                   const at::Tensor& beta,
+                                   at::IntArrayRef stride,
+                                   at::IntArrayRef padding,
+                                   at::IntArrayRef dilation, int64_t groups);
 
 // Device kernels. bias may be an undefined tensor; inputs must be
 // contiguous and K > 0.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mmpkkd {
 namespace cpu {
@@ -48,6 +49,8 @@ std::string active_isa();
 // supported one ("auto"). Raises if the CPU lacks the ISA. Returns the
 // active name. Also read once from env MMPKKD_ADDER_CPU_ISA.
 std::string set_isa(const std::string& name);
+// Kernel sets this CPU can run, best first (always ends with "generic").
+std::vector<std::string> supported_isas();
 
 }  // namespace cpu
 }  // namespace mmpkkd

@@ -296,5 +296,12 @@ std::string set_isa(const std::string& name) {
   return active_isa();
 }
 
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> out;
+  for (const char* name : {"avx512", "avx2", "generic"})
+    if (cpu_has(name)) out.emplace_back(name);
+  return out;
+}
+
 }  // namespace cpu
 }  // namespace mmpkkd

@@ -1,4 +1,5 @@
-// CPU driver and registration of the int8 adder2d ops (torch.ops.mmpkkd):
+// CPU driver of the int8 adder2d ops (torch.ops.mmpkkd, registered in
+// register_ops.cpp):
 //
 //   adder2d_int8(int8 x, int8 w, ...) -> int32  y = -sum |x_pad - w|
 //   adder2d_int8_affine(float x, int8 w, inv_scale, zero_point, alpha,
@@ -23,14 +24,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
-#include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <string>
 #include <vector>
 
 #include "adder2d.h"
@@ -528,6 +527,8 @@ void adder2d_int8_impl(const at::Tensor& input, const at::Tensor& weight,
   run_int8(g, xbuf.data_ptr<uint8_t>(), wbuf.data_ptr<uint8_t>(), write);
 }
 
+}  // namespace
+
 at::Tensor adder2d_int8_cpu(const at::Tensor& input, const at::Tensor& weight,
                             at::IntArrayRef stride, at::IntArrayRef padding,
                             at::IntArrayRef dilation, int64_t groups,
@@ -590,34 +591,4 @@ at::Tensor adder2d_int8_affine_cpu(const at::Tensor& input,
   return out;
 }
 
-std::string int8_cpu_isa(const std::string& name) {
-  return name.empty() ? cpu::int8_active_isa() : cpu::int8_set_isa(name);
-}
-
-std::vector<std::string> int8_supported_isas() {
-  return cpu::int8_supported_isas();
-}
-
-}  // namespace
 }  // namespace mmpkkd
-
-// FRAGMENT: the mmpkkd namespace is shared with the other native ops.
-TORCH_LIBRARY_FRAGMENT(mmpkkd, m) {
-  m.def(
-      "adder2d_int8(Tensor input, Tensor weight, int[2] stride=1, "
-      "int[2] padding=0, int[2] dilation=1, int groups=1, int pad_value=0) "
-      "-> Tensor");
-  m.def(
-      "adder2d_int8_affine(Tensor input, Tensor weight, float inv_scale, "
-      "int zero_point, Tensor alpha, Tensor beta, int[2] stride=1, "
-      "int[2] padding=0, int[2] dilation=1, int groups=1) -> Tensor");
-  // kernel-set control (no tensors: a catch-all kernel)
-  m.def("adder2d_int8_cpu_isa(str name='') -> str", &mmpkkd::int8_cpu_isa);
-  m.def("adder2d_int8_supported_isas() -> str[]",
-        &mmpkkd::int8_supported_isas);
-}
-
-TORCH_LIBRARY_IMPL(mmpkkd, CPU, m) {
-  m.impl("adder2d_int8", &mmpkkd::adder2d_int8_cpu);
-  m.impl("adder2d_int8_affine", &mmpkkd::adder2d_int8_affine_cpu);
-}

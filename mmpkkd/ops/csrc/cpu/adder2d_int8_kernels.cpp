@@ -188,7 +188,8 @@ const AdderInt8Kernels* select(const std::string& name) {
   TORCH_CHECK_VALUE(k != nullptr, "adder2d_int8: unknown CPU ISA '", name,
                     "'; use one of auto, avx512, avx2, generic");
   TORCH_CHECK_VALUE(cpu_has(name), "adder2d_int8: this CPU does not support '",
-                    name, "'; supported here: see supported_int8_cpu_isas()");
+                    name, "'; see mmpkkd.ops.cpu_isas_available("
+                    "'adder2d_int8')");
   return k;
 }
 

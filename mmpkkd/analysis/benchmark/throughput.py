@@ -6,7 +6,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.structures import DataSample
 
-from .builders import build_model, read_config
+from mmpkkd.apis import get_model
+from mmpkkd.utils import read_config
 
 #: The three networks compared by default: the CNN, its ANN twin, and PKKD
 #: training both at once (teacher + student + connectors).
@@ -30,9 +31,8 @@ def make_train_step(config: str, batch: int, device: str,
         >>> step()  # forward, backward and SGD update of 8 images
     """
     cfg = read_config(config)
-    model_cfg = cfg.model.to_dict()
-    model_cfg.pop('data_preprocessor', None)  # inputs are pre-normalised
-    model = build_model(model_cfg).to(device).train()
+    # called with mode='loss' directly: the inputs are not preprocessed
+    model = get_model(cfg, device=device).train()
     with DefaultScope.overwrite_default_scope('mmpkkd'):  # our wrappers
         optim = build_optim_wrapper(model, cfg.optim_wrapper)
     num_classes = cfg.data_preprocessor.num_classes

@@ -1,4 +1,4 @@
-"""Load a PKKD pair and collect its distilled features and weights.
+"""Collect the distilled features and the weights of a PKKD pair.
 
 For each distilled layer pair of a :class:`PKKDDistiller` the CNN teacher
 and the ANN student are run on the same test images and their layer
@@ -13,7 +13,7 @@ outputs are captured with the distiller's own :class:`FeatureCapture`:
 
 The weights are the adder weights of the student and the conv weights of
 the teacher, over the distilled layers or all adder layers. The figures are
-drawn by :mod:`mmpkkd.analysis.feature_plots`.
+drawn by :mod:`mmpkkd.visualization.feature_plots`.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -24,11 +24,9 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
 from mmpkkd.models.layers import Adder2d
 from mmpkkd.registry import DATASETS
-from .builders import build_model, is_distiller_cfg, read_config
 
 
 @dataclass
@@ -41,22 +39,6 @@ class LayerFeatures:
     teacher_mapped: np.ndarray  # after the teacher kernel (and connector)
     student_kernel: np.ndarray  # after the student kernel only
     student_mapped: np.ndarray  # after the student kernel and connector
-
-
-def load_distiller(config: str, checkpoint: Optional[str],
-                   cfg_options: Optional[dict] = None
-                   ) -> Tuple[Config, nn.Module]:
-    """Build the PKKD distiller of ``config`` and load ``checkpoint``."""
-    cfg = read_config(config, cfg_options)
-    if not is_distiller_cfg(cfg.model):
-        raise ValueError(
-            f'{config} is not a distiller config (model has no teacher and '
-            'student); pass a PKKD config such as '
-            'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py.')
-    model = build_model(cfg.model)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return cfg, model.eval()
 
 
 def test_inputs(cfg: Config, model: nn.Module,

@@ -1,16 +1,20 @@
-"""Build the networks of a config for analysis: twins, distillers, inputs."""
-import argparse
+"""The networks an operation count compares: a config's CNN and ANN.
+
+A distiller config gives its teacher (CNN) and student (ANN); an adder
+classifier config gives itself and its CNN twin, derived from its own model
+config (:func:`cnn_twin_cfg`); every network comes from
+:func:`mmpkkd.apis.get_model`.
+"""
 import copy
 import os.path as osp
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
+from mmpkkd.apis import get_model, is_distiller_cfg
 from mmpkkd.models.layers import Adder2d
-from mmpkkd.registry import MODELS
-from mmpkkd.utils import load_config
+from mmpkkd.utils import read_config
 
 #: AdderNet's classifier (BN on the logits) and the plain CNN head that
 #: takes its place in the CNN twin, as in the PKKD teacher and configs/cnn/.
@@ -24,34 +28,9 @@ class NamedModel(NamedTuple):
     model: nn.Module
 
 
-def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config as ``tools/train.py`` and ``tools/test.py`` do
-    (:func:`mmpkkd.utils.load_config`, ``--cfg-options`` applied), with no
-    work dir or launcher given."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'Config {path!r} not found; pass a file such as '
-            'configs/ann/ann_resnet20_1xb256-400e_cifar10.py.')
-    return load_config(
-        argparse.Namespace(config=path, cfg_options=cfg_options,
-                           work_dir=None, launcher='none'))
-
-
-def build_model(model_cfg: dict) -> nn.Module:
-    """Build a model config in the ``mmpkkd`` scope (CPU, eval mode)."""
-    with DefaultScope.overwrite_default_scope('mmpkkd'):
-        model = MODELS.build(model_cfg)
-    return model.eval()
-
-
 def is_adder_net(model: nn.Module) -> bool:
     """True if any layer of ``model`` is an :class:`Adder2d`."""
     return any(isinstance(m, Adder2d) for m in model.modules())
-
-
-def is_distiller_cfg(model_cfg: dict) -> bool:
-    """True for a PKKD-style config with ``teacher`` and ``student``."""
-    return 'teacher' in model_cfg and 'student' in model_cfg
 
 
 def _is_adder_cfg(cfg: Any) -> bool:
@@ -135,27 +114,30 @@ def networks_to_compare(path: str,
     cfg = read_config(path, cfg_options)
     notes = []
     if is_distiller_cfg(cfg.model):
-        found = [(f'{path} (teacher)', build_model(cfg.model.teacher)),
-                 (f'{path} (student)', build_model(cfg.model.student))]
+        distiller = get_model(cfg)
+        found = [(f'{path} (teacher)', distiller.teacher),
+                 (f'{path} (student)', distiller.student)]
         if twin:
             notes.append(f'{path} is a distiller config: its teacher and '
                          f'student are compared, twin {twin} is ignored.')
     else:
-        found = [(path, build_model(cfg.model))]
+        found = [(path, get_model(cfg))]
         if with_twin and twin:
             if not osp.isfile(twin):
                 notes.append(f'No twin config {twin}; only {path} is '
                              'reported.')
             else:
-                found.append((twin, build_model(read_config(twin).model)))
+                found.append((twin, get_model(twin)))
         elif with_twin:
             derived = cnn_twin_cfg(cfg.model)
             if derived is None:
                 notes.append(f'{path} builds no adder layer; pass --twin '
                              'with an ANN config to compare it with one.')
             else:
+                twin_cfg = copy.deepcopy(cfg)
+                twin_cfg.model = derived
                 found.append((f'CNN twin of {path} (adder layers as '
-                              'convs, linear head)', build_model(derived)))
+                              'convs, linear head)', get_model(twin_cfg)))
     named = [
         NamedModel('ANN' if is_adder_net(model) else 'CNN', source, model)
         for source, model in found

@@ -10,7 +10,7 @@
   densities (AdderNet: adder weights tend to a Laplace, conv weights to a
   Gaussian).
 
-The data come from :mod:`mmpkkd.analysis.features`.
+The data come from :mod:`mmpkkd.visualization.features`.
 """
 import os.path as osp
 from dataclasses import dataclass, field
@@ -18,10 +18,12 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from mmpkkd.apis import get_model, is_distiller_cfg
+from mmpkkd.utils import read_config
 from .features import (LayerFeatures, collect_features, collect_weights,
-                       load_distiller, test_inputs)
-from .plotting import (STUDENT_COLOR, TEACHER_COLOR, FigureInfo, pyplot,
-                       save_figure)
+                       test_inputs)
+from .figure import (STUDENT_COLOR, TEACHER_COLOR, FigureInfo, new_figure,
+                     save_figure)
 
 
 @dataclass
@@ -71,8 +73,7 @@ def plot_layer_features(feat: LayerFeatures, path: str) -> FigureInfo:
     Returns:
         FigureInfo: ``num_panels == 2``.
     """
-    plt = pyplot()
-    fig, (raw_ax, map_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (raw_ax, map_ax) = new_figure(1, 2)
     name = feat.student_name if feat.student_name == feat.teacher_name \
         else f'{feat.student_name} / {feat.teacher_name}'
     _two_scale_panel(raw_ax, feat.teacher_raw, feat.student_raw,
@@ -122,8 +123,7 @@ def plot_weights(ann: np.ndarray, cnn: np.ndarray, path: str,
     Returns:
         FigureInfo: ``num_panels == 2``.
     """
-    plt = pyplot()
-    fig, (raw_ax, std_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (raw_ax, std_ax) = new_figure(1, 2)
     _two_scale_panel(raw_ax, cnn, ann, 'CNN conv weights',
                      'ANN adder weights', f'raw weights {title}'.strip())
     edges = np.linspace(-6, 6, 121)
@@ -187,7 +187,13 @@ def visualize_features(config: str,
         ...     'backbone.layer1.2.conv2'].num_panels
         ('backbone.layer1.2.conv2', 2)
     """
-    cfg, model = load_distiller(config, checkpoint, cfg_options)
+    cfg = read_config(config, cfg_options)
+    if not is_distiller_cfg(cfg.model):
+        raise ValueError(
+            f'{config} is not a distiller config (model has no teacher and '
+            'student); pass a PKKD config such as '
+            'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py.')
+    model = get_model(cfg, checkpoint)
     inputs = test_inputs(cfg, model, num_images)
     figures = FeatureFigures()
     for feat in collect_features(model, inputs, layers):

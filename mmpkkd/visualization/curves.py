@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmpretrain.utils import load_json_log
 
-from .plotting import FigureInfo, pyplot, save_figure
+from .figure import FigureInfo, new_figure, save_figure
 
 #: Keys of training lines that are bookkeeping, not loss terms.
 _NOT_LOSSES = ('lr', 'data_time', 'time', 'epoch', 'iter', 'step',
@@ -184,8 +184,7 @@ def plot_curves(curves: Curves, path: str, title: str = '') -> FigureInfo:
         >>> plot_curves(load_curves('work_dirs/pkkd'), 'curves.png').num_panels
         2
     """
-    plt = pyplot()
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (acc_ax, loss_ax) = new_figure(1, 2)
     distil = curves.is_distillation
     for key, points in curves.val.items():
         xs, ys = zip(*points)
