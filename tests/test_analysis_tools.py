@@ -376,3 +376,33 @@ def test_curves_tolerate_a_cut_off_last_line(tmp_path):
     path.write_text('{"lr": 0.1, "lo\n' + '\n'.join(lines) + '\n')
     with pytest.raises(ValueError, match='line 1 is not JSON'):
         load_curves(str(path))
+
+
+_BACKEND_SCRIPT = r"""
+import json, sys
+import matplotlib
+import matplotlib.pyplot as plt
+from mmpkkd.visualization import Curves, plot_curves
+before = matplotlib.get_backend()
+curves = Curves(train={'loss': [(1, 2.0), (2, 1.0)]},
+                val={'accuracy/top1': [(1, 50.0), (2, 60.0)]})
+info = plot_curves(curves, sys.argv[1])
+print(json.dumps({'before': before, 'after': matplotlib.get_backend(),
+                  'pyplot_figures': plt.get_fignums(),
+                  'panels': info.num_panels}))
+"""
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    """Drawing uses figure objects: the caller's backend (here SVG) is not
+    switched and pyplot keeps no figure open."""
+    out = str(tmp_path / 'c.png')
+    proc = subprocess.run(
+        [sys.executable, '-c', _BACKEND_SCRIPT, out], cwd=REPO,
+        env=dict(os.environ, MPLBACKEND='svg', PYTHONPATH=REPO),
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {'before': 'svg', 'after': 'svg', 'pyplot_figures': [],
+                      'panels': 2}
+    assert_png(out)

@@ -36,8 +36,33 @@ def test_network_benchmark(tmp_path):
     out = str(tmp_path / 'bench_net.json')
     stdout = run('benchmark_network.py', '--batch', '2', '--repeat', '1',
                  '--threads', '1', '--json', out)
-    nets = {r['network']: r for r in json.load(open(out))['networks']}
+    result = json.load(open(out))
+    nets = {r['network']: r for r in result['networks']}
     assert set(nets) == {'CNN', 'ANN', 'PKKD'}
     for r in nets.values():
         assert r['images_per_s'] > 0 and r['peak_mem_mb'] is not None
     assert 'Whole-network training throughput' in stdout
+    # the environment is MMEngine's collect_env plus the kernel sets
+    env = result['meta']
+    assert {'Python', 'PyTorch', 'MMEngine', 'mmpkkd', 'threads',
+            'command'} <= set(env) and env['threads'] == 1
+
+
+def test_environment_is_collect_env_plus_what_sets_our_speed():
+    import torch
+    from mmengine.utils.dl_utils import collect_env
+
+    from mmpkkd.analysis.benchmark import environment
+    from mmpkkd.ops import cpu_isas_available, native_available
+    env = environment('cpu', __file__, timer='cpu')
+    json.dumps(env)  # plain data
+    reference = collect_env()
+    assert env['PyTorch'] == reference['PyTorch'] == torch.__version__
+    assert env['MMEngine'] == reference['MMEngine']
+    assert env['threads'] == torch.get_num_threads()
+    assert env['timer'] == 'cpu'
+    assert env['command'].startswith(osp.relpath(__file__))
+    if native_available():
+        assert set(env['cpu_isa']) == {'adder2d', 'adder2d_int8'}
+        for op, isa in env['cpu_isa'].items():
+            assert isa == cpu_isas_available(op)[0]  # the best, by default

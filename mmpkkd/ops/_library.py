@@ -291,7 +291,7 @@ if not NATIVE_INT8:  # same schemas, exact reference kernels
               'CompositeExplicitAutograd')
     _LIB.impl('adder2d_int8_affine', _int8_affine_fallback_kernel,
               'CompositeExplicitAutograd')
-torch.library.register_fake('mmpkkd::adder2d_int8', _adder2d_int8_fake,
+torch.library.register_fake(f'{NAMESPACE}::adder2d_int8', _adder2d_int8_fake,
                             lib=_LIB)
-torch.library.register_fake('mmpkkd::adder2d_int8_affine',
+torch.library.register_fake(f'{NAMESPACE}::adder2d_int8_affine',
                             _adder2d_int8_affine_fake, lib=_LIB)
