@@ -18,6 +18,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmpkkd.models.distillers import STUDENT_PREFIX, extract_student
+from mmpkkd.quantization import check_matches_config, is_int8_dict, load_int8
+from mmpkkd.quantization.serialization import check_int8_dict
 from mmpkkd.registry import MODELS
 from mmpkkd.utils import (check_cfg_options, load_strictly, read_checkpoint,
                           read_config)
@@ -153,7 +155,7 @@ def get_model(config: ConfigType,
     cfg = _as_config(config, cfg_options)
     name = cfg.filename or 'the config'
     loaded = read_checkpoint(checkpoint) if checkpoint is not None else None
-    if loaded is not None and _is_int8(loaded):
+    if loaded is not None and is_int8_dict(loaded):
         return _int8_model(cfg, loaded, checkpoint, device)
     model_cfg = get_model_cfg(cfg, student=student)
     model = _build(model_cfg)
@@ -171,19 +173,12 @@ def _build(model_cfg: dict) -> nn.Module:
         return MODELS.build(model_cfg)
 
 
-def _is_int8(checkpoint) -> bool:
-    from mmpkkd.quantization import is_int8_dict
-    return is_int8_dict(checkpoint)
-
-
 def _int8_model(cfg: Config, data: dict, path: str,
                 device: Union[str, torch.device]) -> nn.Module:
     """The int8 classifier of ``cfg`` with the int8 file's weights."""
-    from mmpkkd.quantization import check_matches_config, load_int8
-    from mmpkkd.quantization.serialization import check_int8_dict
     if torch.device(device).type != 'cpu':
         raise ValueError(f'{path} is an int8 model, which runs on the CPU '
-                         f"only; pass device='cpu'.")
+                         "only; pass device='cpu'.")
     check_int8_dict(data, path)
     model_cfg = check_matches_config(data, get_model_cfg(cfg, student=True),
                                      path)
