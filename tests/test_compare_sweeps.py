@@ -50,3 +50,17 @@ def test_missing_folder_is_a_clear_error(tmp_path):
                           text=True)
     assert proc.returncode != 0
     assert 'runs.csv not found' in proc.stderr
+
+
+def test_one_method_from_two_folders(tmp_path):
+    base = _write(tmp_path / 'ann', {1: 80.0, 2: 81.0})
+    first = _write(tmp_path / 'p1', {1: 82.0})
+    second = _write(tmp_path / 'p2', {2: 80.0})
+    out = subprocess.run([sys.executable, TOOL, f'ann={base}',
+                          f'pkkd={first},{second}'], capture_output=True,
+                         text=True, check=True).stdout
+    assert '| pkkd - ann | 2 | +0.50 ± 2.12 |' in out
+    dup = subprocess.run([sys.executable, TOOL, f'ann={base}',
+                          f'pkkd={first},{first}'], capture_output=True,
+                         text=True)
+    assert dup.returncode != 0 and 'appears twice' in dup.stderr

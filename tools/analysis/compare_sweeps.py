@@ -1,8 +1,9 @@
 """Paired comparison of methods trained over the same seeds.
 
 Each method is a sweep folder written by ``tools/analysis/sweep.py`` (its
-``runs.csv``) and optionally one setting of it (``DIR:SETTING``, default
-``default``). The first method is the baseline. For every other method the
+``runs.csv``), or several separated by commas (runs of one method trained in
+separate sweeps, e.g. side by side), and optionally one setting of it
+(``DIR[,DIR...]:SETTING``, default ``default``). The first method is the baseline. For every other method the
 tool pairs the runs by seed (the same seed gives the same data order,
 augmentation and initialisation of the shared parts) and reports the mean
 per-seed difference to the baseline with a two-sided 95 % confidence
@@ -32,24 +33,33 @@ def t_quantile_975(dof: int) -> float:
 
 
 def read_runs(spec: str) -> Tuple[str, Dict[int, dict]]:
-    """(name, {seed: row}) of the finished runs of ``NAME=DIR[:SETTING]``."""
+    """(name, {seed: row}) of the finished runs of
+    ``NAME=DIR[,DIR...][:SETTING]``."""
     if '=' not in spec:
         raise SystemExit(f'compare_sweeps: expected NAME=DIR[:SETTING], got '
                          f'{spec!r}')
     name, rest = spec.split('=', 1)
-    folder, _, setting = rest.partition(':')
+    folders, _, setting = rest.partition(':')
     setting = setting or 'default'
-    path = osp.join(folder, 'runs.csv')
-    if not osp.isfile(path):
-        raise SystemExit(f'compare_sweeps: {path} not found; run '
-                         'tools/analysis/sweep.py into that folder first')
-    with open(path, newline='') as f:
-        rows = [r for r in csv.DictReader(f)
-                if r['setting'] == setting and r['status'] == 'done']
-    if not rows:
+    runs: Dict[int, dict] = {}
+    for folder in folders.split(','):
+        path = osp.join(folder, 'runs.csv')
+        if not osp.isfile(path):
+            raise SystemExit(f'compare_sweeps: {path} not found; run '
+                             'tools/analysis/sweep.py into that folder first')
+        with open(path, newline='') as f:
+            for r in csv.DictReader(f):
+                if r['setting'] != setting or r['status'] != 'done':
+                    continue
+                seed = int(r['seed'])
+                if seed in runs:
+                    raise SystemExit(f'compare_sweeps: {name}: seed {seed} '
+                                     f'appears twice ({folders})')
+                runs[seed] = r
+    if not runs:
         raise SystemExit(f'compare_sweeps: no finished run of setting '
-                         f'{setting!r} in {path}')
-    return name, {int(r['seed']): r for r in rows}
+                         f'{setting!r} in {folders}')
+    return name, runs
 
 
 def mean_std(values: List[float]) -> Tuple[float, Optional[float]]:
