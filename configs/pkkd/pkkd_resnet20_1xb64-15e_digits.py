@@ -5,7 +5,8 @@
 # Measured: 99.56 +- 0.22 top-1 (seeds 0-2: 99.78, 99.56, 99.33); the
 # co-trained teacher 98.37 +- 0.51.
 # alpha = beta = 0.1, the smallest value of the paper's sweep: on digits the
-# co-trained CNN ends below the ANN alone (configs/pkkd/README.md, "Settings and tuning").
+# co-trained CNN ends below the ANN alone (configs/pkkd/README.md,
+# "Settings and tuning").
 _base_ = [
     '../_base_/models/pkkd_cifar_resnet20.py',
     '../_base_/datasets/digits.py',
