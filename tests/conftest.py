@@ -75,6 +75,35 @@ def write_imagenet(root: str, num_images: int = 4, size: int = 40) -> str:
     return root
 
 
+def write_fashion_mnist(root: str, num_train: int = 40,
+                        num_test: int = 20, seed: int = 0) -> str:
+    """Write a tiny Fashion-MNIST as mmpretrain's FashionMNIST reads it: the
+    four unpacked IDX files (magic 0x0803 / 0x0801, big-endian sizes, bytes)
+    with class-dependent brightness."""
+    import struct
+    rng = np.random.RandomState(seed)
+    os.makedirs(root, exist_ok=True)
+
+    def write(name, array):
+        array = np.ascontiguousarray(array, dtype=np.uint8)
+        header = bytes([0, 0, 0x08, array.ndim]) + b''.join(
+            struct.pack('>I', n) for n in array.shape)
+        with open(osp.join(root, name), 'wb') as f:
+            f.write(header + array.tobytes())
+
+    for prefix, n in (('train', num_train), ('t10k', num_test)):
+        labels = np.arange(n) % 10
+        images = rng.randint(0, 40, (n, 28, 28)) + labels[:, None, None] * 20
+        write(f'{prefix}-images-idx3-ubyte', images)
+        write(f'{prefix}-labels-idx1-ubyte', labels)
+    return root
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_root(tmp_path_factory):
+    return write_fashion_mnist(str(tmp_path_factory.mktemp('fashion_mnist')))
+
+
 @pytest.fixture(scope='session')
 def imagenet_root(tmp_path_factory):
     return write_imagenet(str(tmp_path_factory.mktemp('imagenet')))

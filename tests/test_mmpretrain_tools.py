@@ -46,8 +46,15 @@ def data_options(config: str, roots: Dict[str, str]) -> List[str]:
     opts = []
     for split in ('train', 'val', 'test'):
         loader = f'{split}_dataloader'
-        opts += [f'{loader}.batch_size={BATCH}',
-                 f'{loader}.dataset.indices={BATCH}']
+        opts.append(f'{loader}.batch_size={BATCH}')
+        if 'fashionmnist' in config:
+            # (the training set is wrapped in SeededDataset)
+            inner = f'{loader}.dataset' + ('.dataset' if split == 'train'
+                                           else '')
+            opts += [f'{inner}.indices={BATCH}',
+                     f'{inner}.data_root={roots["fashionmnist"]}']
+            continue
+        opts.append(f'{loader}.dataset.indices={BATCH}')
         if 'digits' in config:
             continue
         opts += [f'{loader}.num_workers=0',
@@ -137,12 +144,13 @@ def drive(spec_file: str, result_file: str) -> None:
 def sweep(tmp_path_factory) -> Dict[str, dict]:
     """Results of every config, from one driver per CPU core (two on CI),
     each a fresh interpreter that runs its share of the configs."""
-    from conftest import write_cifar, write_imagenet
+    from conftest import write_cifar, write_fashion_mnist, write_imagenet
     data = tmp_path_factory.mktemp('data')
     roots = dict(
         cifar10=write_cifar(str(data / 'cifar10'), 10, per_batch=2),
         cifar100=write_cifar(str(data / 'cifar100'), 100, per_batch=2),
-        imagenet=write_imagenet(str(data / 'imagenet')))
+        imagenet=write_imagenet(str(data / 'imagenet')),
+        fashionmnist=write_fashion_mnist(str(data / 'fashion_mnist')))
     work = tmp_path_factory.mktemp('mmpretrain_tools')
     specs = runs(roots, str(work))
     env = dict(os.environ, OMP_NUM_THREADS='1')

@@ -129,7 +129,11 @@ def test_ann_cnn_twins_share_parameter_names(name):
 
 def _dataset_cfg(cfg: Config, tmp_roots: dict) -> dict:
     ds = cfg.train_dataloader.dataset.copy()
-    if ds.type == 'OfflineCIFAR10':
+    if ds.type == 'SeededDataset':  # the wrapped data set is what we need
+        ds = ds.dataset.copy()
+    if ds.type == 'FashionMNIST':
+        ds.update(data_root=tmp_roots['fashionmnist'], indices=None)
+    elif ds.type == 'OfflineCIFAR10':
         ds.update(data_root=tmp_roots['cifar10'], verify_md5=False)
     elif ds.type == 'OfflineCIFAR100':
         ds.update(data_root=tmp_roots['cifar100'], verify_md5=False)
@@ -140,7 +144,8 @@ def _dataset_cfg(cfg: Config, tmp_roots: dict) -> dict:
 
 @pytest.mark.parametrize('config', CONFIGS)
 def test_training_steps_lower_the_loss(config, cifar10_root,
-                                           cifar100_root, imagenet_root):
+                                           cifar100_root, imagenet_root,
+                                           fashion_mnist_root):
     set_random_seed(0)  # torch and the numpy of the data augmentations
     cfg = Config.fromfile(osp.join(REPO, config))
     model_cfg = cfg.model
@@ -153,7 +158,8 @@ def test_training_steps_lower_the_loss(config, cifar10_root,
             dict(
                 cifar10=cifar10_root,
                 cifar100=cifar100_root,
-                imagenet=imagenet_root)))
+                imagenet=imagenet_root,
+                fashionmnist=fashion_mnist_root)))
     n = min(8, len(dataset))  # the tiny ImageNet has 4 images
     batch = pseudo_collate([dataset[i] for i in range(n)])
     # the config's optimizer with a 10x smaller step, for several steps: at
