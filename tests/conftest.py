@@ -7,9 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(TESTS)
 if REPO not in sys.path:  # tests import tools/ helpers from the checkout
     sys.path.insert(0, REPO)
+# Test files live in folders that mirror the package (tests/test_ops/, ...);
+# they import this file's helpers as ``from conftest import REPO``.
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
 
 # Without a GPU the Triton kernels run on CPU tensors through Triton's
 # interpreter; it must be chosen before triton is first imported.
@@ -19,6 +24,15 @@ if 'TRITON_INTERPRET' not in os.environ:
         os.environ['TRITON_INTERPRET'] = '1'
 
 import mmpkkd  # noqa: E402,F401  (registers modules)
+
+
+@pytest.fixture
+def mmpkkd_scope():
+    """Build in scope 'mmpkkd'; use as
+    ``pytestmark = pytest.mark.usefixtures('mmpkkd_scope')``."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpkkd'):
+        yield
 
 
 def write_cifar(root: str, num_classes: int = 10, per_batch: int = 8,

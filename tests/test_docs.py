@@ -3,7 +3,7 @@ import glob
 import os.path as osp
 import re
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO  # noqa: E402
 
 
 def readme() -> str:
