@@ -53,7 +53,7 @@ from .int8 import adder2d_int8_affine_reference, adder2d_int8_reference
 from .reference import reference_backward, reference_forward
 
 NAMESPACE = 'mmpkkd'
-# keep in sync with csrc/register_ops.cpp (tests/test_ops_adder2d.py
+# keep in sync with csrc/register_ops.cpp (tests/test_ops/test_adder2d.py
 # compares them with the schemas the extension registers)
 ADDER2D_SCHEMA = ('adder2d(Tensor input, Tensor weight, Tensor? bias, '
                   'int[2] stride, int[2] padding, int[2] dilation, '

@@ -10,7 +10,7 @@ timed-out step is reported and the next one still runs):
 
 1. ``tests``     -- the op tests on the GPU: both backends (Triton, CUDA
    C++) against the float64 reference, each other, torch's precision APIs,
-   streams, opcheck and ``torch.compile`` (tests/test_ops_adder2d*.py);
+   streams, opcheck and ``torch.compile`` (tests/test_ops/test_adder2d*.py);
 2. ``sanitizer`` -- ``compute-sanitizer`` memcheck and racecheck on a small
    forward + backward of both backends (see :func:`sanitizer_case`);
 3. ``benchmark`` -- ``tools/analysis/benchmark_gpu.py``: Triton vs CUDA C++
@@ -68,7 +68,7 @@ def sanitizer_case() -> None:
 
 def commands(out: str) -> Dict[str, List[List[str]]]:
     py = sys.executable
-    tests = ['tests/test_ops_adder2d.py', 'tests/test_ops_adder2d_triton.py']
+    tests = ['tests/test_ops/test_adder2d.py', 'tests/test_ops/test_adder2d_triton.py']
     sanitizer = [
         'compute-sanitizer', '--error-exitcode', '1',
         '--target-processes', 'all'
@@ -92,7 +92,7 @@ def commands(out: str) -> Dict[str, List[List[str]]]:
             'train_cfg.max_epochs=1'
         ]],
         'cpu_tests': [[py, '-m', 'pytest', '-q', '-rs',
-                       'tests/test_ops_adder2d.py', 'tests/test_int8.py']],
+                       'tests/test_ops/test_adder2d.py', 'tests/test_ops/test_int8.py']],
     }
 
 

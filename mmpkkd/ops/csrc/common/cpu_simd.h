@@ -7,7 +7,7 @@
 // files are compiled without -mavx* flags and the kernel set is chosen at run
 // time from CPUID.
 //
-// Emulated build (MMPKKD_EMULATE_AVX512, set only by tests/simde_build.py):
+// Emulated build (MMPKKD_EMULATE_AVX512, set only by tests/test_ops/simde_build.py):
 // the same sources are compiled for an AVX2 target against SIMDe (SIMD
 // Everywhere, header-only), whose native aliases map every _mm512_* name
 // and type to a software implementation built from AVX2. The AVX-512
