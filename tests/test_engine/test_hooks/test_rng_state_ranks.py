@@ -138,6 +138,7 @@ def _worker(rank: int, world: int, tmp: str) -> None:
             resumed = run(osp.join(tmp, 'crash'), 'resumed', resume=True)
         with open(osp.join(tmp, f'draws.{rank}'), 'wb') as f:
             pickle.dump(dict(full=full, resumed=resumed), f)
+        dist.barrier()  # neither rank tears down while the other works
     finally:
         dist.destroy_process_group()
 

@@ -191,6 +191,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
         if rank == 0:
             with open(out, 'wb') as f:
                 pickle.dump([w.numpy() for w in adder_weights(model)], f)
+        dist.barrier()  # neither rank tears down while the other works
     finally:
         dist.destroy_process_group()
 

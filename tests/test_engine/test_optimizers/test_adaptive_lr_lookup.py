@@ -211,6 +211,9 @@ def _fsdp_worker(rank: int, world: int, init_file: str, out: str) -> None:
         result['flat'] = str(err.value)
         with open(f'{out}.{rank}', 'wb') as f:
             pickle.dump(result, f)
+        # both ranks done with every collective before either tears down
+        # its process group (one rank leaving early aborts the other)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
