@@ -45,7 +45,8 @@ import torch.nn.functional as F
 
 from mmpkkd.analysis.benchmark import LayerShape, environment, select_shapes
 from mmpkkd.ops import (adder2d, adder2d_unfold_original,
-                        cuda_backends_available, set_cuda_backend)
+                        cuda_backends_available, get_cuda_backend,
+                        set_cuda_backend)
 
 IMPLS = ('triton', 'cuda', 'conv', 'conv-tf32', 'original')
 MODES = ('fwd', 'fwdbwd')
@@ -227,12 +228,15 @@ def main(argv=None) -> None:
     meta = environment('cuda', __file__, gpu=torch.cuda.get_device_name(),
                        torch=torch.__version__, triton=triton.__version__,
                        clock_mhz=clock, ceiling_tmacs=ceiling)
-    tf32 = torch.backends.cudnn.allow_tf32  # the conv impls switch it
+    # the implementations switch these; both are put back afterwards
+    tf32, backend = torch.backends.cudnn.allow_tf32, get_cuda_backend()
     try:
         records = benchmark(shapes, impls, args.orig_mem_cap_gb,
                             args.warmup_ms, args.rep_ms)
     finally:
         torch.backends.cudnn.allow_tf32 = tf32
+        if backend in cuda_backends_available():
+            set_cuda_backend(backend)
     text = markdown(records, impls, ceiling, meta)
     print(text)
     if args.markdown:
