@@ -49,7 +49,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
                            f'b={tmp_path}/none'], capture_output=True,
                           text=True)
     assert proc.returncode != 0
-    assert 'runs.csv not found' in proc.stderr
+    assert 'runs.csv does not exist' in proc.stderr
 
 
 def test_one_method_from_two_folders(tmp_path):

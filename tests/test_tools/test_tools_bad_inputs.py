@@ -365,6 +365,52 @@ def test_count_ops_with_missing_twin(guard):
     assert_refused(proc, 2, 'missing.py does not exist')
 
 
+#: (tool, arguments, what its error line says); ``{tmp}``: the test folder
+ANALYSIS_BAD_INPUTS = [
+    ('benchmark_compile.py', [ANN.replace('digits', 'digit')],
+     f'did you mean {ANN}'),
+    ('benchmark_int8.py', ['--int8-file', '{tmp}/none.pth'],
+     '{tmp}/none.pth does not exist'),
+    ('teacher_head_stats.py', [PKKD, '{tmp}/none.pth'],
+     'checkpoint file {tmp}/none.pth does not exist'),
+    ('compare_sweeps.py', ['a={tmp}/none', 'b={tmp}/none'],
+     '{tmp}/none/runs.csv does not exist'),
+    # no input file: an option that matches nothing, an output below a file
+    ('benchmark_adder.py', ['--layers', 'no_such_layer'],
+     '--layers no_such_layer matches no layer'),
+    ('benchmark_gpu.py', ['--layers', 'no_such_layer'],
+     '--layers no_such_layer matches no layer'),
+    ('benchmark_network.py', ['--json', '{tmp}/a_file/r.json'],
+     '{tmp}/a_file is a file'),
+    ('gpu_check.py', ['--out', '{tmp}/a_file/check'],
+     '{tmp}/a_file is a file'),
+]
+
+
+@pytest.mark.parametrize('tool, args, named', ANALYSIS_BAD_INPUTS,
+                         ids=[case[0] for case in ANALYSIS_BAD_INPUTS])
+def test_analysis_tool_bad_input_is_one_line(tmp_path, tool, args, named):
+    """A missing input (or an option that cannot work) is refused before
+    any work with one error line naming it."""
+    (tmp_path / 'a_file').write_text('x')
+    before = snapshot(str(tmp_path))
+    args = [a.format(tmp=tmp_path) for a in args]
+    proc = run(f'tools/analysis/{tool}', *args)
+    assert_refused(proc, 2)
+    errors = [line for line in proc.stderr.splitlines()
+              if line.startswith(f'{tool}: error: ')]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert named.format(tmp=tmp_path) in errors[0], errors[0]
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_analysis_tool_debug_shows_the_traceback(tmp_path):
+    proc = run('tools/analysis/teacher_head_stats.py', PKKD,
+               str(tmp_path / 'none.pth'), '--debug')
+    assert proc.returncode != 0
+    assert 'Traceback' in proc.stderr and 'UserError' in proc.stderr
+
+
 # ----------------------------------------------------- scripts, --debug
 
 
@@ -399,7 +445,8 @@ def test_debug_flag_and_env_show_the_traceback(guard):
     'tools/model_converters/extract_student.py',
     'tools/deployment/export_onnx.py', 'tools/deployment/quantize_int8.py',
     'tools/analysis/count_ops.py', 'tools/analysis/plot_curves.py',
-    'tools/analysis/visualize_features.py'
+    'tools/analysis/visualize_features.py',
+    'tools/analysis/compare_sweeps.py', 'tools/analysis/gpu_check.py'
 ])
 def test_help_imports_no_torch(tool):
     probe = (

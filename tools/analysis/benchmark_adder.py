@@ -27,7 +27,6 @@ Examples::
 """
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from typing import Callable, Dict, List, Optional
 
@@ -284,22 +283,43 @@ def parse_args(argv=None):
                         help='GPU adder-MAC/s ceiling in T/s (default: known '
                         'GPUs, e.g. 16.7 for H100 SXM)')
     parser.add_argument('--json', default=None, help='write results here')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     parser.add_argument('--_mem-case', dest='mem_case', default=None,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse options that cannot work before anything is measured.
+
+    Raises:
+        UserError: ``--timer cpu`` on CUDA, ``--layers`` matching no layer
+            shape, or a ``--json`` path that cannot be written (exit
+            status 2).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    if args.device == 'cuda' and args.timer == 'cpu':
+        raise UserError('--timer cpu measures host CPU time; use --timer '
+                        'wall on CUDA.', USAGE_EXIT)
+    if not select_shapes(args.shapes, 1, 1, args.layers):
+        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
+        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
+                        f'of --shapes {args.shapes}; give parts of these '
+                        f'names: {names}.', USAGE_EXIT)
+    if args.json:
+        check_output_path(args.json, option='--json')
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    """Measure, print and optionally save the results of ``args``."""
     if args.mem_case is not None:  # subprocess of peak_memory
         case = child_case(args.mem_case)
         print(cpu_peak_memory_child(case['impl'], LayerShape(**case['shape']),
                                     case['mode']))
         return
+    check_args(args)
     set_up_run(args)
-    if args.device == 'cuda' and args.timer == 'cpu':
-        sys.exit('--timer cpu measures host CPU time; use --timer wall on '
-                 'CUDA')
     if 'ours' in args.impls and not native_available(args.device):
         print('WARNING: the native extension is not available on '
               f'{args.device}; "ours" measures the pure-PyTorch fallback')
@@ -315,5 +335,13 @@ def main(argv=None):
     save_results(result, args.json)
 
 
+def main(argv=None) -> None:
+    """Run the tool; errors propagate (for use from Python)."""
+    run_benchmark(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('benchmark_adder.py', cli_args.debug or None):
+        run_benchmark(cli_args)

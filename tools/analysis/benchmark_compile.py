@@ -149,6 +149,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int,
                         help='torch.set_num_threads (default: torch default)')
     parser.add_argument('--json', help='also write the result here')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
@@ -169,16 +171,33 @@ def summarize(r: Dict) -> str:
     ])
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def run_benchmark(args: argparse.Namespace) -> Dict:
+    """Check the inputs, time both modes, print and optionally save."""
+    from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                              make_parent)
+    from mmpkkd.utils.config import missing_file_message
+    if not osp.isfile(args.config):
+        raise UserError(missing_file_message(args.config, 'config'),
+                        USAGE_EXIT)
+    if args.json:
+        check_output_path(args.json, [args.config], option='--json')
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args)
     print(summarize(result))
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(make_parent(args.json), 'w') as f:
             json.dump(result, f, indent=2)
+    return result
+
+
+def main(argv=None) -> Dict:
+    """Run the tool; errors propagate (for use from Python)."""
+    return run_benchmark(parse_args(argv))
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('benchmark_compile.py', cli_args.debug or None):
+        run_benchmark(cli_args)

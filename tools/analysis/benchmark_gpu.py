@@ -208,14 +208,37 @@ def parse_args(argv=None):
     parser.add_argument('--rep-ms', type=int, default=100)
     parser.add_argument('--markdown', default=None, help='write the tables')
     parser.add_argument('--json', default=None, help='write raw results')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse options that cannot work before anything is measured.
+
+    Raises:
+        UserError: ``--layers`` matching no layer shape, an output path
+            that cannot be written, or no CUDA GPU (exit status 2).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    if not select_shapes(args.shapes, 1, 1, args.layers):
+        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
+        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
+                        f'of --shapes {args.shapes}; give parts of these '
+                        f'names: {names}.', USAGE_EXIT)
+    for option, path in (('--markdown', args.markdown),
+                         ('--json', args.json)):
+        if path:
+            check_output_path(path, option=option)
     if not torch.cuda.is_available():
-        raise SystemExit('benchmark_gpu.py needs a CUDA GPU; for the CPU op '
-                         'use tools/analysis/benchmark_adder.py')
+        raise UserError('no CUDA GPU is visible; for the CPU op use '
+                        'tools/analysis/benchmark_adder.py.', USAGE_EXIT)
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    """Measure, print and optionally save the tables of ``args``."""
+    from mmpkkd.utils import make_parent
+    check_args(args)
     import triton
     impls = args.impls or [
         n for n in IMPLS
@@ -240,12 +263,20 @@ def main(argv=None) -> None:
     text = markdown(records, impls, ceiling, meta)
     print(text)
     if args.markdown:
-        with open(args.markdown, 'w') as f:
+        with open(make_parent(args.markdown), 'w') as f:
             f.write(text)
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(make_parent(args.json), 'w') as f:
             json.dump(dict(meta=meta, layers=records), f, indent=1)
 
 
+def main(argv=None) -> None:
+    """Run the tool; errors propagate (for use from Python)."""
+    run_benchmark(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('benchmark_gpu.py', cli_args.debug or None):
+        run_benchmark(cli_args)

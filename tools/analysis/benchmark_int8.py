@@ -26,7 +26,6 @@ Examples::
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +46,7 @@ NETWORKS = {
 }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--shapes', default='all',
                    choices=['resnet20', 'resnet50', 'all'])
@@ -69,7 +68,32 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--repeat', type=int, default=15)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--json', help='write the results here')
-    return p.parse_args()
+    p.add_argument('--debug', action='store_true',
+                   help='show the full traceback of an error')
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse inputs that cannot work before anything is measured.
+
+    Raises:
+        UserError: A missing ``--int8-file``, ``--layers`` matching no
+            layer shape, or a ``--json`` path that cannot be written (exit
+            status 2).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    from mmpkkd.utils.config import missing_file_message
+    if args.int8_file and not osp.isfile(args.int8_file):
+        raise UserError(missing_file_message(args.int8_file, 'int8'),
+                        USAGE_EXIT)
+    if not args.networks_only and not select_shapes(args.shapes, 1, 1,
+                                                    args.layers):
+        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
+        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
+                        f'of --shapes {args.shapes}; give parts of these '
+                        f'names: {names}.', USAGE_EXIT)
+    if args.json:
+        check_output_path(args.json, [args.int8_file], option='--json')
 
 
 def layer_cases(shape):
@@ -159,13 +183,17 @@ def bench_networks(args) -> list:
     return rows
 
 
-def main() -> None:
-    args = parse_args()
+def run_benchmark(args: argparse.Namespace) -> None:
+    """Measure, print and optionally save the results of ``args``."""
+    from mmpkkd.utils import USAGE_EXIT, UserError
+    check_args(args)
     torch.set_num_threads(args.threads)
     try:
         set_cpu_isa(args.isa, op='adder2d_int8')
+    except ValueError as err:  # a kernel set this CPU cannot run
+        raise UserError(f'--isa {args.isa}: {err}.', USAGE_EXIT) from err
     except RuntimeError as err:  # the native int8 kernels are not built
-        sys.exit(str(err))
+        raise UserError(str(err)) from err
     env = environment('cpu', __file__, timer=args.timer)
     print({key: env[key] for key in ('PyTorch', 'threads', 'cpu_isa',
                                      'timer', 'command')})
@@ -177,5 +205,13 @@ def main() -> None:
     save_results(result, args.json)
 
 
+def main(argv=None) -> None:
+    """Run the tool; errors propagate (for use from Python)."""
+    run_benchmark(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('benchmark_int8.py', cli_args.debug or None):
+        run_benchmark(cli_args)

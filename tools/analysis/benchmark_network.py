@@ -79,16 +79,35 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: torch default)')
     parser.add_argument('--json', default=None, help='write results here')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     parser.add_argument('--_net-case', dest='net_case', default=None,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse options that cannot work before anything is measured.
+
+    Raises:
+        UserError: ``--batch`` or ``--repeat`` below 1, or a ``--json``
+            path that cannot be written (exit status 2).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
+    for option, value in (('--batch', args.batch), ('--repeat', args.repeat)):
+        if value < 1:
+            raise UserError(f'{option} must be at least 1, got {value}.',
+                            USAGE_EXIT)
+    if args.json:
+        check_output_path(args.json, option='--json')
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    """Measure, print and optionally save the results of ``args``."""
     if args.net_case is not None:  # subprocess of benchmark_networks
         print(json.dumps(network_case_child(child_case(args.net_case))))
         return
+    check_args(args)
     set_up_run(args)
     env = environment(args.device, __file__)
     print(json.dumps(env))
@@ -97,5 +116,13 @@ def main(argv=None):
     save_results(result, args.json)
 
 
+def main(argv=None) -> None:
+    """Run the tool; errors propagate (for use from Python)."""
+    run_benchmark(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('benchmark_network.py', cli_args.debug or None):
+        run_benchmark(cli_args)

@@ -22,7 +22,6 @@ import csv
 import math
 import os.path as osp
 import statistics
-import sys
 from typing import Dict, List, Optional, Tuple
 
 
@@ -34,10 +33,19 @@ def t_quantile_975(dof: int) -> float:
 
 def read_runs(spec: str) -> Tuple[str, Dict[int, dict]]:
     """(name, {seed: row}) of the finished runs of
-    ``NAME=DIR[,DIR...][:SETTING]``."""
+    ``NAME=DIR[,DIR...][:SETTING]``.
+
+    Raises:
+        UserError: ``spec`` is malformed or a folder has no ``runs.csv``
+            (exit status 2); a seed appears twice or no run is finished
+            (1).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError
+    from mmpkkd.utils.config import missing_file_message
     if '=' not in spec:
-        raise SystemExit(f'compare_sweeps: expected NAME=DIR[:SETTING], got '
-                         f'{spec!r}')
+        raise UserError(f'expected NAME=DIR[,DIR...][:SETTING], got '
+                        f'{spec!r}; e.g. ann=work_dirs/sweeps/ann.',
+                        USAGE_EXIT)
     name, rest = spec.split('=', 1)
     folders, _, setting = rest.partition(':')
     setting = setting or 'default'
@@ -45,20 +53,21 @@ def read_runs(spec: str) -> Tuple[str, Dict[int, dict]]:
     for folder in folders.split(','):
         path = osp.join(folder, 'runs.csv')
         if not osp.isfile(path):
-            raise SystemExit(f'compare_sweeps: {path} not found; run '
-                             'tools/analysis/sweep.py into that folder first')
+            raise UserError(
+                f'{missing_file_message(path, "sweep results")} (write it '
+                'with tools/analysis/sweep.py --out-dir DIR).', USAGE_EXIT)
         with open(path, newline='') as f:
             for r in csv.DictReader(f):
                 if r['setting'] != setting or r['status'] != 'done':
                     continue
                 seed = int(r['seed'])
                 if seed in runs:
-                    raise SystemExit(f'compare_sweeps: {name}: seed {seed} '
-                                     f'appears twice ({folders})')
+                    raise UserError(f'{name}: seed {seed} appears twice '
+                                    f'({folders}); name each folder once.')
                 runs[seed] = r
     if not runs:
-        raise SystemExit(f'compare_sweeps: no finished run of setting '
-                         f'{setting!r} in {folders}')
+        raise UserError(f'no finished run of setting {setting!r} in '
+                        f'{folders}; check the setting name (DIR:SETTING).')
     return name, runs
 
 
@@ -119,21 +128,41 @@ def report(methods: List[Tuple[str, Dict[int, dict]]]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('methods', nargs='+',
                         help='NAME=SWEEP_DIR[:SETTING]; the first is the '
                         'baseline')
     parser.add_argument('--markdown', help='also write the tables here')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     args = parser.parse_args(argv)
     if len(args.methods) < 2:
         parser.error('give at least two methods (the first is the baseline)')
+    return args
+
+
+def compare(args: argparse.Namespace) -> str:
+    """Read the methods of ``args``, print and optionally write the
+    tables."""
+    from mmpkkd.utils import check_output_path, make_parent
+    if args.markdown:
+        check_output_path(args.markdown, option='--markdown')
     text = report([read_runs(m) for m in args.methods])
     print(text)
     if args.markdown:
-        with open(args.markdown, 'w') as f:
+        with open(make_parent(args.markdown), 'w') as f:
             f.write(text)
+    return text
+
+
+def main(argv=None) -> str:
+    """Run the tool; errors propagate (for use from Python)."""
+    return compare(parse_args(argv))
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # after --help: keeps it quick
+    with report_errors('compare_sweeps.py', cli_args.debug or None):
+        compare(cli_args)

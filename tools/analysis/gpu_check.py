@@ -177,7 +177,7 @@ def write_report(results: List[dict], out: str, env_text: str) -> str:
     return path
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='work_dirs/gpu_check',
                         help='folder for report.md and the logs')
@@ -189,12 +189,33 @@ def main(argv=None) -> None:
                         help='seconds for all steps together: a step gets '
                         'at most what is left, and steps after the budget '
                         'is spent are reported as not run')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     parser.add_argument('--sanitizer-case', action='store_true',
                         help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def check(args: argparse.Namespace) -> int:
+    """Run the steps of ``args`` and write the report.
+
+    Returns:
+        int: 0 if every step passed, else 1.
+
+    Raises:
+        UserError: ``--out`` is a file or lies below one (exit status 2).
+    """
+    from mmpkkd.utils import USAGE_EXIT, UserError
     if args.sanitizer_case:
         sanitizer_case()
-        return
+        return 0
+    existing = osp.abspath(args.out)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise UserError(f'--out {args.out}: {existing} is a file, not a '
+                        'folder; give a folder for report.md and the logs.',
+                        USAGE_EXIT)
     os.makedirs(args.out, exist_ok=True)
     env_text = environment()
     print(env_text, flush=True)
@@ -211,9 +232,16 @@ def main(argv=None) -> None:
             run_step(name, cmds[name], args.out, min(args.timeout, left)))
         write_report(results, args.out, env_text)  # after every step
     print(f'report: {osp.join(args.out, "report.md")}')
-    if any(r['status'] != 'passed' for r in results):
-        sys.exit(1)
+    return int(any(r['status'] != 'passed' for r in results))
+
+
+def main(argv=None) -> int:
+    """Run the tool; errors propagate (for use from Python)."""
+    return check(parse_args(argv))
 
 
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('gpu_check.py', cli_args.debug or None):
+        sys.exit(check(cli_args))

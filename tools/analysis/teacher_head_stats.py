@@ -30,6 +30,7 @@ import argparse
 import copy
 import json
 import math
+import os.path as osp
 from typing import Dict, List
 
 import torch
@@ -40,7 +41,9 @@ from mmengine.registry import DefaultScope
 
 from mmpkkd.apis import get_model
 from mmpkkd.registry import DATASETS
-from mmpkkd.utils import read_config
+from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                          make_parent, read_config)
+from mmpkkd.utils.config import missing_file_message
 
 
 def parse_args(argv=None):
@@ -56,6 +59,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='also write the figures here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error')
     return parser.parse_args(argv)
 
 
@@ -141,8 +146,15 @@ def measure(cfg: Config, checkpoint: str, temperatures: List[float],
     return out
 
 
-def main(argv=None) -> Dict[str, float]:
-    args = parse_args(argv)
+def report(args: argparse.Namespace) -> Dict[str, float]:
+    """Check the inputs, measure, print and optionally save the figures."""
+    for path, what in ((args.config, 'config'),
+                       (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise UserError(missing_file_message(path, what), USAGE_EXIT)
+    if args.json:
+        check_output_path(args.json, [args.config, args.checkpoint],
+                          option='--json')
     cfg = read_config(args.config, args.cfg_options)
     with DefaultScope.overwrite_default_scope('mmpkkd'):
         stats = measure(cfg, args.checkpoint, args.temperatures, args.batches,
@@ -150,10 +162,18 @@ def main(argv=None) -> Dict[str, float]:
     for key, value in stats.items():
         print(f'{key:32s} {value:.4f}')
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(make_parent(args.json), 'w') as f:
             json.dump(stats, f, indent=1)
     return stats
 
 
+def main(argv=None) -> Dict[str, float]:
+    """Run the tool; errors propagate (for use from Python)."""
+    return report(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main()
+    cli_args = parse_args()
+    from mmpkkd.utils import report_errors  # noqa: E402
+    with report_errors('teacher_head_stats.py', cli_args.debug or None):
+        report(cli_args)
