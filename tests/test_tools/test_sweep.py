@@ -351,3 +351,47 @@ def test_changed_options_are_not_mixed_with_earlier_runs(tmp_path):
     record = sweep_tool.read_record(runs[0].work_dir)
     with pytest.raises(UserError, match='other options'):
         sweep_tool.check_record(runs[0], record)
+
+
+# ------------------------------------------------- the specs in configs/
+
+# each committed spec, the config it is run with, and its number of
+# settings (the one-at-a-time default row included)
+SPECS = {
+    'pkkd_fashionmnist_oat.yaml':
+    ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 8),
+    'pkkd_fashionmnist_ablations.yaml':
+    ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 3),
+    'ann_fashionmnist_proxy.yaml':
+    ('configs/ann/ann_resnet20_1xb128-15e_fashionmnist.py', 1),
+    'cnn_fashionmnist_head.yaml':
+    ('configs/cnn/cnn_resnet20_1xb128-15e_fashionmnist.py', 2),
+    'pkkd_digits_oat.yaml':
+    ('configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py', 8),
+}
+
+
+def test_every_spec_in_configs_is_checked_here():
+    found = sorted(f for f in os.listdir(osp.join(REPO, 'configs', 'sweeps'))
+                   if f.endswith(('.yaml', '.yml', '.json')))
+    assert found == sorted(SPECS)
+
+
+@pytest.mark.parametrize('spec_name', sorted(SPECS))
+def test_committed_spec_plans_against_its_config(spec_name, tmp_path,
+                                                 monkeypatch):
+    """Every option key of the spec exists in its config, the values pass
+    through --cfg-options, and the spec's own header names the config."""
+    config, n_settings = SPECS[spec_name]
+    spec_path = osp.join('configs', 'sweeps', spec_name)
+    monkeypatch.chdir(REPO)
+    with open(spec_path) as f:
+        assert config in f.read()  # the command in the header comment
+    args = sweep_tool.parse_args(
+        [config, '--spec', spec_path, '--out-dir', str(tmp_path)])
+    spec = sweep_tool.load_spec(args)
+    settings, runs, unit = sweep_tool.plan_runs(config, spec, str(tmp_path))
+    assert len(settings) == n_settings
+    assert len(runs) == n_settings * len(spec['seeds'])
+    assert len(spec['seeds']) >= 3
+    assert unit == 'epoch'
