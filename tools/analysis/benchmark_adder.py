@@ -33,8 +33,9 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from mmpkkd.analysis.benchmark import (CLOCKS, LayerShape, child_case,
-                                       cuda_peak_growth, environment,
+from mmpkkd.analysis.benchmark import (CLOCKS, LayerShape, check_layer_filter,
+                                       child_case, cuda_peak_growth,
+                                       environment,
                                        peak_rss_growth, run_case,
                                        save_results, select_shapes,
                                        set_up_run, time_round_robin)
@@ -302,11 +303,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.device == 'cuda' and args.timer == 'cpu':
         raise UserError('--timer cpu measures host CPU time; use --timer '
                         'wall on CUDA.', USAGE_EXIT)
-    if not select_shapes(args.shapes, 1, 1, args.layers):
-        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
-        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
-                        f'of --shapes {args.shapes}; give parts of these '
-                        f'names: {names}.', USAGE_EXIT)
+    check_layer_filter(args.shapes, args.layers)
     if args.json:
         check_output_path(args.json, option='--json')
 

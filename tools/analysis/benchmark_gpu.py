@@ -43,7 +43,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from mmpkkd.analysis.benchmark import LayerShape, environment, select_shapes
+from mmpkkd.analysis.benchmark import (LayerShape, check_layer_filter,
+                                       environment, select_shapes)
 from mmpkkd.ops import (adder2d, adder2d_unfold_original,
                         cuda_backends_available, get_cuda_backend,
                         set_cuda_backend)
@@ -221,11 +222,7 @@ def check_args(args: argparse.Namespace) -> None:
             that cannot be written, or no CUDA GPU (exit status 2).
     """
     from mmpkkd.utils import USAGE_EXIT, UserError, check_output_path
-    if not select_shapes(args.shapes, 1, 1, args.layers):
-        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
-        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
-                        f'of --shapes {args.shapes}; give parts of these '
-                        f'names: {names}.', USAGE_EXIT)
+    check_layer_filter(args.shapes, args.layers)
     for option, path in (('--markdown', args.markdown),
                          ('--json', args.json)):
         if path:

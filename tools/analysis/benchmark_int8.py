@@ -30,7 +30,8 @@ import os.path as osp
 import torch
 import torch.nn.functional as F
 
-from mmpkkd.analysis.benchmark import (CLOCKS, environment, save_results,
+from mmpkkd.analysis.benchmark import (CLOCKS, check_layer_filter,
+                                       environment, save_results,
                                        select_shapes, time_round_robin)
 from mmpkkd.apis import get_model
 from mmpkkd.ops import adder2d, adder2d_int8, adder2d_int8_affine
@@ -86,12 +87,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.int8_file and not osp.isfile(args.int8_file):
         raise UserError(missing_file_message(args.int8_file, 'int8'),
                         USAGE_EXIT)
-    if not args.networks_only and not select_shapes(args.shapes, 1, 1,
-                                                    args.layers):
-        names = ', '.join(s.name for s in select_shapes(args.shapes, 1, 1))
-        raise UserError(f'--layers {" ".join(args.layers)} matches no layer '
-                        f'of --shapes {args.shapes}; give parts of these '
-                        f'names: {names}.', USAGE_EXIT)
+    if not args.networks_only:
+        check_layer_filter(args.shapes, args.layers)
     if args.json:
         check_output_path(args.json, [args.int8_file], option='--json')
 

@@ -205,17 +205,12 @@ def check(args: argparse.Namespace) -> int:
     Raises:
         UserError: ``--out`` is a file or lies below one (exit status 2).
     """
-    from mmpkkd.utils import USAGE_EXIT, UserError
+    from mmpkkd.utils import check_output_path
     if args.sanitizer_case:
         sanitizer_case()
         return 0
-    existing = osp.abspath(args.out)
-    while not osp.exists(existing):
-        existing = osp.dirname(existing)
-    if not osp.isdir(existing):
-        raise UserError(f'--out {args.out}: {existing} is a file, not a '
-                        'folder; give a folder for report.md and the logs.',
-                        USAGE_EXIT)
+    # report.md goes into --out: the folder must be creatable
+    check_output_path(osp.join(args.out, 'report.md'), option='--out')
     os.makedirs(args.out, exist_ok=True)
     env_text = environment()
     print(env_text, flush=True)

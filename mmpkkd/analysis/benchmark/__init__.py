@@ -10,14 +10,15 @@ on what.
   (MMEngine's ``collect_env`` plus the kernel sets), and the results file.
 """
 from .environment import environment, save_results
-from .layer_shapes import (LayerShape, resnet20_shapes, resnet50_shapes,
-                           select_shapes)
+from .layer_shapes import (LayerShape, check_layer_filter, resnet20_shapes,
+                           resnet50_shapes, select_shapes)
 from .memory import child_case, cuda_peak_growth, peak_rss_growth, run_case
 from .throughput import DEFAULT_NETWORKS, make_train_step, measure_throughput
 from .timing import CLOCKS, set_up_run, sync, time_round_robin
 
 __all__ = [
-    'environment', 'save_results', 'LayerShape', 'resnet20_shapes',
+    'environment', 'save_results', 'LayerShape', 'check_layer_filter',
+    'resnet20_shapes',
     'resnet50_shapes', 'select_shapes', 'child_case', 'cuda_peak_growth',
     'peak_rss_growth', 'run_case', 'DEFAULT_NETWORKS', 'make_train_step',
     'measure_throughput', 'CLOCKS', 'set_up_run', 'sync', 'time_round_robin'

@@ -93,3 +93,23 @@ def select_shapes(which: str,
     if name_filter:
         shapes = [s for s in shapes if any(p in s.name for p in name_filter)]
     return shapes
+
+
+def check_layer_filter(which: str,
+                       name_filter: Optional[Sequence[str]]) -> None:
+    """Refuse a ``--layers`` filter that keeps none of ``which``'s shapes.
+
+    Raises:
+        UserError: No shape name contains a part of ``name_filter``; the
+            message lists the names (exit status 2).
+
+    Example:
+        >>> check_layer_filter('resnet20', ['s1.3x3'])  # keeps one: fine
+    """
+    if select_shapes(which, 1, 1, name_filter):
+        return
+    from mmpkkd.utils import USAGE_EXIT, UserError
+    names = ', '.join(s.name for s in select_shapes(which, 1, 1))
+    raise UserError(f'--layers {" ".join(name_filter)} matches no layer of '
+                    f'--shapes {which}; give parts of these names: {names}.',
+                    USAGE_EXIT)
