@@ -55,7 +55,7 @@ def train_and_test(config: str, seed: int, work_dir: str,
                    epochs: int = None) -> Dict[str, float]:
     from mmengine.config import Config
 
-    from mmpkkd.utils import build_runner
+    from mmpkkd.runtime import build_runner
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed, deterministic=False)
@@ -121,7 +121,8 @@ def plot(results: Dict[str, List[float]], path: str) -> None:
 
 def run(args: argparse.Namespace) -> Dict[str, List[float]]:
     """Check every run folder first, then train and test them all."""
-    from mmpkkd.utils import USAGE_EXIT, UserError, plan_run
+    from mmpkkd.runtime import plan_run
+    from mmpkkd.utils import USAGE_EXIT, UserError
     if not args.seeds:
         raise UserError('--seeds needs at least one seed.', USAGE_EXIT)
     if args.epochs is not None and args.epochs < 1:

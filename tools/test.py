@@ -67,9 +67,9 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     from mmpkkd.apis import get_model, get_model_cfg
     from mmpkkd.quantization import int8_layers, to_int8_structure
-    from mmpkkd.utils import (USAGE_EXIT, UserError, build_runner,
-                              check_output_path, close_distributed,
-                              load_config, make_parent)
+    from mmpkkd.runtime import build_runner, close_distributed, load_config
+    from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
+                              make_parent)
     from mmpkkd.utils.config import missing_file_message
 
     cfg = load_config(args)

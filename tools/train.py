@@ -91,7 +91,8 @@ def build_config(args: argparse.Namespace):
     --tensorboard and --auto-scale-lr applied."""
     import torch
 
-    from mmpkkd.utils import USAGE_EXIT, UserError, load_config
+    from mmpkkd.runtime import load_config
+    from mmpkkd.utils import USAGE_EXIT, UserError
     cfg = load_config(args)
     if args.amp is not None:
         if not torch.cuda.is_available():
@@ -128,8 +129,8 @@ def build_config(args: argparse.Namespace):
 
 def train(args: argparse.Namespace) -> None:
     """Check the work dir, build the runner, train."""
-    from mmpkkd.utils import (adapt_log_interval, build_runner,
-                              close_distributed, plan_run)
+    from mmpkkd.runtime import (adapt_log_interval, build_runner,
+                                close_distributed, plan_run)
     cfg = build_config(args)
     resume_from = plan_run(cfg.work_dir, args.resume, args.overwrite,
                            None if args.resume else cfg.get('load_from'))

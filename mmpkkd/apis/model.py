@@ -15,12 +15,12 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
+from mmpkkd.models import build_model
 from mmpkkd.models.distillers import STUDENT_PREFIX, extract_student
-from mmpkkd.quantization import check_matches_config, is_int8_dict, load_int8
-from mmpkkd.quantization.serialization import check_int8_dict
-from mmpkkd.registry import MODELS
+from mmpkkd.quantization import (check_int8_dict, check_matches_config,
+                                 is_int8_dict, is_safetensors_file, load_int8,
+                                 read_int8)
 from mmpkkd.utils import (check_cfg_options, load_strictly, read_checkpoint,
                           read_config)
 
@@ -154,32 +154,28 @@ def get_model(config: ConfigType,
     """
     cfg = _as_config(config, cfg_options)
     name = cfg.filename or 'the config'
+    if checkpoint is not None and is_safetensors_file(checkpoint):
+        # int8 format 3; read and checked without any pickle
+        return _int8_model(cfg, read_int8(checkpoint), checkpoint, device)
     loaded = read_checkpoint(checkpoint) if checkpoint is not None else None
-    if loaded is not None and is_int8_dict(loaded):
+    if loaded is not None and is_int8_dict(loaded):  # int8 format 2
+        check_int8_dict(loaded, checkpoint)
         return _int8_model(cfg, loaded, checkpoint, device)
     model_cfg = get_model_cfg(cfg, student=student)
-    model = _build(model_cfg)
+    model = build_model(model_cfg)
     if loaded is not None:
         load_strictly(model, checkpoint, name,
                       _weights_for(model_cfg, loaded, student))
     return model.to(device).eval()
 
 
-def _build(model_cfg: dict) -> nn.Module:
-    """``MODELS.build`` in the ``mmpkkd`` scope, whatever scope is set:
-    the parts that mmpretrain's classes build (backbone, head) are then
-    looked up in mmpkkd's registry first."""
-    with DefaultScope.overwrite_default_scope('mmpkkd'):
-        return MODELS.build(model_cfg)
-
-
 def _int8_model(cfg: Config, data: dict, path: str,
                 device: Union[str, torch.device]) -> nn.Module:
-    """The int8 classifier of ``cfg`` with the int8 file's weights."""
+    """The int8 classifier of ``cfg`` with the checked int8 file's
+    weights."""
     if torch.device(device).type != 'cpu':
         raise ValueError(f'{path} is an int8 model, which runs on the CPU '
                          "only; pass device='cpu'.")
-    check_int8_dict(data, path)
     model_cfg = check_matches_config(data, get_model_cfg(cfg, student=True),
                                      path)
-    return load_int8(data, model=_build(model_cfg))
+    return load_int8(data, model=build_model(model_cfg))

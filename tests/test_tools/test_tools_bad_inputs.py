@@ -18,10 +18,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmpkkd.engine import safe_torch_load
 from mmpkkd.apis import get_model, get_model_cfg
 from mmpkkd.quantization import quantize_int8, save_int8
-from mmpkkd.quantization.serialization import checksum
+from mmpkkd.quantization.serialization import (checksum, read_int8_dict,
+                                               write_int8_dict)
 from mmpkkd.registry import MODELS
 
 from conftest import REPO  # noqa: E402
@@ -279,11 +279,11 @@ def test_truncated_checkpoint(guard, files):
 
 
 def crafted_int8(src: str, dst: str, edit, rehash: bool = True) -> str:
-    data = safe_torch_load(src, map_location='cpu')
+    data = read_int8_dict(src)
     edit(data)
     if rehash:
         data['sha256'] = checksum(data)
-    torch.save(data, dst)
+    write_int8_dict(data, dst)
     return dst
 
 

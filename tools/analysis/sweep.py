@@ -551,8 +551,7 @@ def resume_args(run: Run) -> List[str]:
     """``tools/train.py`` arguments that continue the run: [] for a new
     run, ``--resume`` from the last checkpoint, or from an earlier one when
     the last is the final step and its validation never ran."""
-    from mmpkkd.utils import checkpoint_files
-    from mmpkkd.utils.work_dir import LAST_CHECKPOINT
+    from mmpkkd.runtime import LAST_CHECKPOINT, checkpoint_files
     saved = checkpoint_files(run.work_dir)
     if not saved:
         return []

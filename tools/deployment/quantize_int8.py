@@ -9,9 +9,9 @@ Example:
     python tools/deployment/quantize_int8.py \\
         configs/ann/ann_resnet20_1xb64-15e_digits.py \\
         work_dirs/ann_resnet20_1xb64-15e_digits/epoch_15.pth \\
-        --out work_dirs/r20_int8.pth
+        --out work_dirs/r20_int8.safetensors
     python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
-        work_dirs/r20_int8.pth
+        work_dirs/r20_int8.safetensors
 """
 import argparse
 import json
@@ -27,7 +27,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Int8-quantise the adder layers of a checkpoint.')
     parser.add_argument('config', help='ANN or PKKD config file')
     parser.add_argument('checkpoint', help='float checkpoint (epoch_*.pth)')
-    parser.add_argument('--out', required=True, help='int8 model file')
+    parser.add_argument(
+        '--out', required=True,
+        help='int8 model file to write (safetensors, int8 format 3; e.g. '
+        'r20_int8.safetensors)')
     parser.add_argument(
         '--calib-batches',
         type=int,

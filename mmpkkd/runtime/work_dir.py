@@ -17,7 +17,7 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-from .errors import INPUT_EXIT, USAGE_EXIT, UserError
+from mmpkkd.utils import INPUT_EXIT, USAGE_EXIT, UserError
 
 LAST_CHECKPOINT = 'last_checkpoint'
 #: What to do about a work dir that holds checkpoints (tools/train.py).

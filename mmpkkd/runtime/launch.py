@@ -1,5 +1,5 @@
-"""Command-line helpers shared by the tools: reading a config with the
-common options applied, and CPU-only distributed set-up."""
+"""What every tool does first and last: read the config with the common
+options applied, set up a CPU process group, and tear it down."""
 import argparse
 import os.path as osp
 
@@ -7,8 +7,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-from .config import read_config
-from .errors import USAGE_EXIT, UserError
+from mmpkkd.utils import USAGE_EXIT, UserError, read_config
 
 
 def load_config(args: argparse.Namespace) -> Config:
