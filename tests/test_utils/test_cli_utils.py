@@ -1,4 +1,6 @@
 """mmpkkd.utils: option keys, output paths, errors."""
+import os
+
 import pytest
 from mmengine.config import Config
 
