@@ -10,6 +10,10 @@ shape. For an output position with input patch ``x`` and filter ``f``:
   with ``||x - f||^2 = ||x||^2 + ||f||^2 - 2 x.f``: the conv output gives
   ``x.f``, a conv of ``x^2`` with a ones kernel gives the patch energy
   ``||x||^2`` and the filter norm is ``||f||^2``; no unfolding.
+  ``GaussianKernel(argument='conv_output')`` instead puts the conv output
+  alone in the exponent, ``exp(x.f / (2 sigma^2))`` (the form one public
+  transcription of the paper gives; the factor the full distance adds,
+  ``exp(-(||x||^2 + ||f||^2) / (2 sigma^2))``, is then left out).
 * :class:`IdentityKernel`: the raw output (the "no kernel" ablation).
 
 ``sigma='auto'`` picks the bandwidth per layer and batch (not learned, no
@@ -32,6 +36,30 @@ from mmpkkd.registry import MODELS
 from .feature_capture import LayerRecord
 
 Sigma = Union[str, float]
+GAUSSIAN_ARGUMENTS = ('distance', 'conv_output')
+#: largest exponent of ``GaussianKernel(argument='conv_output')``; exp(60)
+#: is far from float32's overflow at exp(88.7)
+MAX_EXPONENT = 60.0
+
+
+def standardize_maps(maps: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Zero mean, unit variance per channel over batch and positions.
+
+    Args:
+        maps (Tensor): Kernel maps, ``(N, C, H, W)``.
+        eps (float): Added to the variance.
+
+    Returns:
+        Tensor: ``(N, C, H, W)``, differentiable in ``maps``.
+
+    Example:
+        >>> out = standardize_maps(torch.rand(4, 3, 5, 5) * 7 + 2)
+        >>> out.mean(dim=(0, 2, 3)).abs().max() < 1e-5
+        tensor(True)
+    """
+    mean = maps.mean(dim=(0, 2, 3), keepdim=True)
+    var = maps.var(dim=(0, 2, 3), keepdim=True, unbiased=False)
+    return (maps - mean) / torch.sqrt(var + eps)
 
 
 def _check_sigma(sigma: Sigma, kernel: str) -> Sigma:
@@ -157,7 +185,11 @@ class GaussianKernel(nn.Module):
 
     Args:
         sigma (str | float): ``'auto'`` (``2 sigma^2`` = mean squared
-            distance of the batch) or a positive bandwidth.
+            distance of the batch; with ``argument='conv_output'``, the
+            mean ``|x.f|``) or a positive bandwidth.
+        argument (str): ``'distance'`` (default): the exponent is the full
+            squared distance. ``'conv_output'``: ``exp(x.f / (2 sigma^2))``,
+            the conv output alone (exponent capped at 60).
 
     Example:
         >>> k = GaussianKernel(sigma=1.0)(record)  # conv record
@@ -165,12 +197,25 @@ class GaussianKernel(nn.Module):
         True
     """
 
-    def __init__(self, sigma: Sigma = 'auto'):
+    def __init__(self, sigma: Sigma = 'auto', argument: str = 'distance'):
         super().__init__()
         self.sigma = _check_sigma(sigma, 'GaussianKernel')
+        if argument not in GAUSSIAN_ARGUMENTS:
+            raise ValueError(f'GaussianKernel argument must be one of '
+                             f'{GAUSSIAN_ARGUMENTS}, got {argument!r}.')
+        self.argument = argument
 
     def extra_repr(self) -> str:
-        return f'sigma={self.sigma!r}'
+        return f'sigma={self.sigma!r}, argument={self.argument!r}'
+
+    @staticmethod
+    def conv_output(record: LayerRecord) -> torch.Tensor:
+        """``x.f`` for every output position (the output less its bias)."""
+        conv = _conv_geometry(record.module, 'GaussianKernel')
+        y = record.output.float()
+        if getattr(conv, 'bias', None) is not None:
+            y = y - conv.bias.float().view(1, -1, 1, 1)
+        return y
 
     @staticmethod
     def squared_distance(record: LayerRecord) -> torch.Tensor:
@@ -178,9 +223,7 @@ class GaussianKernel(nn.Module):
         conv = _conv_geometry(record.module, 'GaussianKernel')
         x = record.input.float()
         weight = conv.weight.float()
-        y = record.output.float()
-        if getattr(conv, 'bias', None) is not None:
-            y = y - conv.bias.float().view(1, -1, 1, 1)
+        y = GaussianKernel.conv_output(record)
         groups = conv.groups
         ones = x.new_ones(groups, x.shape[1] // groups, *weight.shape[2:])
         energy = F.conv2d(x * x, ones, None, conv.stride, conv.padding,
@@ -190,6 +233,13 @@ class GaussianKernel(nn.Module):
         return (energy + filter_norm - 2 * y).clamp(min=0)
 
     def forward(self, record: LayerRecord) -> torch.Tensor:
+        if self.argument == 'conv_output':
+            y = self.conv_output(record)
+            if self.sigma == 'auto':
+                two_sigma2 = y.detach().abs().mean().clamp(min=1e-6)
+            else:
+                two_sigma2 = 2 * self.sigma**2
+            return torch.exp((y / two_sigma2).clamp(max=MAX_EXPONENT))
         dist2 = self.squared_distance(record)
         if self.sigma == 'auto':
             two_sigma2 = dist2.detach().mean().clamp(min=1e-6)

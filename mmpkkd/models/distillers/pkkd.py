@@ -9,11 +9,13 @@ from mmpretrain.structures import DataSample
 
 from mmpkkd.registry import MODELS
 from .feature_capture import FeatureCapture, LayerRecord
-from .kernels import build_layer_kernels
+from .grad_share import conv_weights, gradient_shares
+from .kernels import build_layer_kernels, standardize_maps
 from .layer_check import LayerSpec, check_layer_pairs, resolve_layer_pairs
 from .underflow import UnderflowMonitor
 
 CONNECTOR_SIDES = ('student', 'teacher', 'both', 'none')
+MAP_NORMS = ('none', 'channel')
 HEAD = 'head'  # the classifier's head, captured for its logits
 #: training iterations between two underflow checks of the kernel maps
 UNDERFLOW_CHECK_INTERVAL = 100
@@ -80,6 +82,13 @@ class PKKDDistiller(BaseModel):
         connector_cfg (dict): The connector module, built per layer and
             side with ``in_channels`` and ``out_channels`` filled in.
             Defaults to ``dict(type='ConvConnector')`` (a 1x1 conv).
+        map_norm (str): What is done to both sides' kernel maps before the
+            connectors: ``'none'`` (default) or ``'channel'``, which
+            standardises each channel over the batch and positions (zero
+            mean, unit variance; statistics not detached). Kernel maps sit
+            near one value (``exp(-1)`` with ``sigma='auto'``), so without
+            it a connector's bias can close most of ``L_mid`` by itself;
+            with it, ``L_mid`` compares the maps' patterns.
         loss_mid (dict): ``L_mid`` config; its ``loss_weight`` is ``beta``.
         loss_blend (dict): Config of the soft KD term of ``L_blend``
             (``alpha``, ``temperature``); the hard term is the student
@@ -113,6 +122,7 @@ class PKKDDistiller(BaseModel):
                  teacher_kernel: dict = dict(type='GaussianKernel'),
                  connector: str = 'student',
                  connector_cfg: dict = dict(type='ConvConnector'),
+                 map_norm: str = 'none',
                  loss_mid: dict = dict(type='KernelFeatureLoss'),
                  loss_blend: dict = dict(type='BlendKDLoss'),
                  teacher_ckpt: Optional[str] = None,
@@ -128,6 +138,9 @@ class PKKDDistiller(BaseModel):
         if connector not in CONNECTOR_SIDES:
             raise ValueError(f'connector must be one of {CONNECTOR_SIDES}, '
                              f'got {connector!r}.')
+        if map_norm not in MAP_NORMS:
+            raise ValueError(f'map_norm must be one of {MAP_NORMS}, got '
+                             f'{map_norm!r}.')
         if not teacher_trainable and teacher_ckpt is None:
             raise ValueError(
                 'teacher_trainable=False freezes a randomly initialised '
@@ -139,6 +152,8 @@ class PKKDDistiller(BaseModel):
         self.teacher_ckpt = teacher_ckpt
         self.teacher_trainable = teacher_trainable
         self.connector = connector
+        self.map_norm = map_norm
+        self._grad_shares_due = False
 
         self.layer_pairs: List[Tuple[str, str]] = resolve_layer_pairs(
             distill_layers, self.student, self.teacher)
@@ -252,7 +267,43 @@ class PKKDDistiller(BaseModel):
         if self.layer_pairs:
             s_feats, t_feats = self.mapped_features(s_records, t_records)
             losses['student.loss_mid'] = self.loss_mid(s_feats, t_feats)
+        if self._grad_shares_due and torch.is_grad_enabled():
+            self._grad_shares_due = False
+            losses.update(self.student_grad_shares(losses))
         return losses
+
+    # ------------------------------------------------- gradient balance
+    def request_grad_shares(self) -> None:
+        """Measure :meth:`student_grad_shares` in the next training loss.
+
+        The shares are returned with the losses (``student.grad_share.cls``,
+        ``.kd``, ``.mid``; keys without ``loss``, so they are logged but not
+        summed into the loss). :class:`~mmpkkd.engine.GradShareHook` calls
+        this at the log interval. Measuring costs one extra backward pass
+        of the student per loss term, on that iteration only.
+        """
+        self._grad_shares_due = True
+
+    def student_grad_shares(
+            self, losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Each student loss term's share of the gradient on the student's
+        conv/adder weights (:func:`gradient_shares`).
+
+        Args:
+            losses (dict[str, Tensor]): The output of :meth:`loss`, whose
+                graph is still alive.
+
+        Returns:
+            dict[str, Tensor]: ``{'student.grad_share.<term>': share}``.
+        """
+        terms = {
+            key: value
+            for key, value in losses.items()
+            if key.startswith('student.') and 'loss' in key
+            and value.requires_grad
+        }
+        params = [param for _, param in conv_weights(self.student)]
+        return gradient_shares(terms, params, prefix='student.')
 
     def mapped_features(
         self, s_records: Dict[str, LayerRecord],
@@ -278,6 +329,9 @@ class PKKDDistiller(BaseModel):
             self.underflow.check('teacher', t_names, t_maps,
                                  self.teacher_kernels)
         self._mid_calls += 1
+        if self.map_norm == 'channel':
+            s_maps = [standardize_maps(m) for m in s_maps]
+            t_maps = [standardize_maps(m) for m in t_maps]
         s_feats, t_feats = [], []
         for i, (s_name, t_name) in enumerate(self.layer_pairs):
             s_feat, t_feat = s_maps[i], t_maps[i]
