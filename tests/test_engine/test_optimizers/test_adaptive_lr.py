@@ -295,17 +295,50 @@ def test_train_py_amp_settings(monkeypatch, amp, dtype, loss_scale):
 
 def test_checkpoint_of_a_plain_optim_wrapper_resumes(tmp_path):
     """Checkpoints of the previous version (a plain OptimWrapper with the
-    rescaling in the op) resume under the adder wrapper, momentum and all."""
-    from test_tools import train  # the tools' end-to-end helpers
+    rescaling in the op) resume under the adder wrapper with their momentum
+    buffers unchanged, and training goes on from them."""
+    import subprocess
+
+    from mmpkkd.engine import safe_torch_load
+    from mmpkkd.runtime import build_runner
     old, new = str(tmp_path / 'old'), str(tmp_path / 'new')
     config = 'configs/ann/ann_resnet20_1xb64-15e_digits.py'
-    train(config, old, epochs=1, cfg=['optim_wrapper.type=OptimWrapper'])
-    os.makedirs(new)
-    ckpt = osp.join(new, 'epoch_1.pth')
-    os.link(osp.join(old, 'epoch_1.pth'), ckpt)
-    proc = train(config, new, '--resume', ckpt, epochs=2)
+
+    def train(work_dir, *extra, epochs, cfg=()):
+        """tools/train.py on 128 digits (2 iterations an epoch)."""
+        proc = subprocess.run(
+            [sys.executable, 'tools/train.py', config, '--work-dir',
+             work_dir, *extra, '--cfg-options',
+             f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=9',
+             'train_dataloader.dataset.indices=128', *cfg],
+            cwd=REPO, capture_output=True, text=True,
+            env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1'))
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc
+
+    train(old, epochs=1, cfg=['optim_wrapper.type=OptimWrapper'])
+    ckpt = osp.join(old, 'epoch_1.pth')
+    saved = safe_torch_load(ckpt)['optimizer']['state']
+    before = {i: s['momentum_buffer'] for i, s in saved.items()}
+    assert before and all(b.abs().sum() > 0 for b in before.values())
+
+    # what tools/train.py --resume does, stopped right after the resume
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.work_dir, cfg.resume, cfg.load_from = new, True, ckpt
+    runner = build_runner(cfg)
+    runner.load_or_resume()
+    assert type(runner.optim_wrapper) is AdderOptimWrapper
+    after = runner.optim_wrapper.optimizer.state_dict()['state']
+    assert sorted(after) == sorted(before)
+    for i, buffer in before.items():
+        assert torch.equal(after[i]['momentum_buffer'], buffer), i
+
+    # and the tool trains on from them
+    proc = train(str(tmp_path / 'cli'), '--resume', ckpt, epochs=2)
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
-    from mmpkkd.engine import safe_torch_load
-    state = safe_torch_load(osp.join(new, 'epoch_2.pth'))
+    state = safe_torch_load(osp.join(tmp_path, 'cli', 'epoch_2.pth'))
     assert state['meta']['epoch'] == 2
-    assert state['optimizer']['state']  # momentum buffers carried on
+    moved = state['optimizer']['state']
+    assert sorted(moved) == sorted(before)
+    assert not all(
+        torch.equal(moved[i]['momentum_buffer'], b) for i, b in before.items())
