@@ -32,7 +32,10 @@ TEACHER_METRICS = ('TeacherAccuracy', )
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint.')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file (or int8 file)')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file (or int8 file), or a URL / '
+        'torchvision:// name: downloaded into the torch.hub cache, then '
+        'read weights-only')
     parser.add_argument('--work-dir', help='directory for the test logs')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file')
@@ -66,6 +69,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     from mmengine.model import is_model_wrapper
 
     from mmpkkd.apis import get_model, get_model_cfg
+    from mmpkkd.engine.checkpoint import has_scheme
     from mmpkkd.quantization import int8_layers, to_int8_structure
     from mmpkkd.runtime import build_runner, close_distributed, load_config
     from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
@@ -73,7 +77,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     from mmpkkd.utils.config import missing_file_message
 
     cfg = load_config(args)
-    if not osp.isfile(args.checkpoint):
+    if not has_scheme(args.checkpoint) and not osp.isfile(args.checkpoint):
         raise UserError(missing_file_message(args.checkpoint, 'checkpoint'),
                         USAGE_EXIT)
     if args.out:
@@ -97,7 +101,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         with open(make_parent(args.out), 'w') as f:
             json.dump({
                 'config': osp.abspath(args.config),
-                'checkpoint': osp.abspath(args.checkpoint),
+                'checkpoint': args.checkpoint if has_scheme(args.checkpoint)
+                else osp.abspath(args.checkpoint),
                 'metrics': metrics
             }, f, indent=2)
     close_distributed()

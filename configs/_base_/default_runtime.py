@@ -5,10 +5,18 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # keep the last 3 epoch checkpoints and the best one on the main metric
+    # keep the last 3 epoch checkpoints and the best one on the main metric;
+    # every file is written atomically (temporary file, fsync, rename), and
+    # last_checkpoint / the previous best change only once the new file is
+    # complete, so a killed run always resumes from a complete checkpoint
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3,
         save_best='auto'),
+    # stop at the first NaN/Inf loss (same iteration, no extra device sync)
+    # and never save NaN/Inf weights; opt out of the loss check with
+    # default_hooks.finite_loss.check_loss=False (see FiniteLossHook for
+    # how it meets AMP's loss scaler)
+    finite_loss=dict(type='FiniteLossHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )

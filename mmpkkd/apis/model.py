@@ -3,9 +3,10 @@
 Like :func:`mmpretrain.apis.get_model`, but built in the ``mmpkkd`` scope
 (mmpretrain's builds in ``'mmpretrain'``, where the adder layers,
 distillers and heads of this project are unknown), with every weight of
-the checkpoint checked (:func:`mmpkkd.utils.load_strictly`: a mismatch
-names the keys and the config or tool that fits), checkpoints read by the
-safe loader (:func:`mmpkkd.utils.read_checkpoint`), and int8 files of
+the checkpoint checked (:func:`mmpkkd.engine.checkpoint.load_strictly`: a
+mismatch names the keys and the config or tool that fits), checkpoints
+read by the weights-only loader whether named by path or URL
+(:func:`mmpkkd.engine.checkpoint.read_checkpoint`), and int8 files of
 ``tools/deployment/quantize_int8.py`` accepted too.
 """
 import copy
@@ -16,13 +17,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
+from mmpkkd.engine.checkpoint import (STUDENT_PREFIX, extract_student,
+                                     load_strictly, read_checkpoint)
 from mmpkkd.models import build_model
-from mmpkkd.models.distillers import STUDENT_PREFIX, extract_student
 from mmpkkd.quantization import (check_int8_dict, check_matches_config,
                                  is_int8_dict, is_safetensors_file, load_int8,
                                  read_int8)
-from mmpkkd.utils import (check_cfg_options, load_strictly, read_checkpoint,
-                          read_config)
+from mmpkkd.utils import check_cfg_options, read_config
 
 ConfigType = Union[str, os.PathLike, Config]
 
@@ -113,7 +114,10 @@ def get_model(config: ConfigType,
         checkpoint (str, optional): Weights to load:
 
             * a checkpoint of ``tools/train.py`` (or any file with a
-              ``state_dict``); every weight must fit the model;
+              ``state_dict``); every weight must fit the model. A URL or
+              another scheme MMEngine knows (``torchvision://...``) is
+              downloaded into torch.hub's cache and read weights-only
+              like a local file;
             * with ``student=True``, a PKKD checkpoint gives its student's
               weights (the ``student.*`` keys);
             * an int8 file of ``tools/deployment/quantize_int8.py``: the

@@ -9,7 +9,9 @@ subclasses keep the format and the class names but
 * fail with a message that names the directory and the files expected
   when the data set is absent, and
 * unpickle the batch files with an unpickler that only builds numpy arrays,
-  lists, dicts and strings, so a tampered file cannot run code, and
+  lists, dicts and strings, so a tampered file cannot run code,
+* report a truncated or corrupt batch file by name, with how to restore
+  it, and
 * seed each sample's augmentations from a :class:`SeededSampler` index
   (:class:`SeededPipelineMixin`).
 """
@@ -24,7 +26,11 @@ from mmpretrain.datasets import CIFAR10, CIFAR100
 from mmpretrain.datasets.utils import check_md5
 
 from mmpkkd.registry import DATASETS
+from .fashion_mnist import DataFileError
 from .seeded_pipeline import SeededPipelineMixin
+
+#: Bytes of one 32x32 RGB CIFAR image.
+IMAGE_BYTES = 3 * 32 * 32
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -48,8 +54,41 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def load_cifar_batch(path: str) -> dict:
-    """Read one ``cifar-*-batches-py`` file safely (latin1 encoding)."""
-    return _ArrayUnpickler(io.BytesIO(get(path)), encoding='latin1').load()
+    """Read one ``cifar-*-batches-py`` file safely (latin1 encoding).
+
+    Raises:
+        DataFileError: The file is truncated, corrupt or not a CIFAR batch
+            (one line naming it and how to restore it).
+    """
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(get(path)),
+                                encoding='latin1').load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError,
+            AttributeError, IndexError, KeyError, UnicodeDecodeError,
+            MemoryError) as err:
+        if 'only numpy arrays' in str(err):
+            raise  # a tampered file: refused by the allow-list
+        raise DataFileError(
+            f'CIFAR batch file {path} is truncated or corrupt ({err}). '
+            'Extract the official cifar-*-python.tar.gz there again.'
+        ) from err
+    if not isinstance(batch, dict):
+        raise DataFileError(
+            f'CIFAR batch file {path} holds a {type(batch).__name__}, not '
+            'the dict of a CIFAR batch. Extract the official '
+            'cifar-*-python.tar.gz there again.')
+    return batch
+
+
+def _batch_images(entry: dict, path: str) -> np.ndarray:
+    """The ``data`` array of a batch, checked to hold whole images."""
+    data = np.asarray(entry.get('data', ()), dtype=np.uint8)
+    if data.size == 0 or data.size % IMAGE_BYTES:
+        raise DataFileError(
+            f'CIFAR batch file {path} is corrupt: its data holds {data.size}'
+            f' bytes, not a whole number of {IMAGE_BYTES}-byte images. '
+            'Extract the official cifar-*-python.tar.gz there again.')
+    return data.reshape(-1, IMAGE_BYTES)
 
 
 class _OfflineCIFARMixin:
@@ -80,7 +119,7 @@ class _OfflineCIFARMixin:
             if not check_md5(osp.join(folder, name), md5)
         ]
         if bad:
-            raise RuntimeError(
+            raise DataFileError(
                 f'{type(self).__name__}: md5 mismatch for {bad} in {folder!r}.'
                 ' The files are incomplete or not the official release; '
                 're-extract them, or pass `verify_md5=False` for a custom '
@@ -99,12 +138,13 @@ class _OfflineCIFARMixin:
         files = self.train_list if self.split == 'train' else self.test_list
         imgs, labels = [], []
         for name, _ in files:
-            entry = load_cifar_batch(osp.join(root, self.base_folder, name))
-            imgs.append(np.asarray(entry['data'], dtype=np.uint8))
+            path = osp.join(root, self.base_folder, name)
+            entry = load_cifar_batch(path)
+            imgs.append(_batch_images(entry, path))
             labels.extend(entry.get('labels', entry.get('fine_labels', [])))
         imgs = np.vstack(imgs).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         if len(imgs) != len(labels):
-            raise RuntimeError(
+            raise DataFileError(
                 f'{type(self).__name__}: {len(imgs)} images but '
                 f'{len(labels)} labels in {files}; the batch files are '
                 'corrupt.')

@@ -1,12 +1,20 @@
-from .hooks import RNGStateHook
+"""Training machinery: hooks, optimizer wrappers and checkpoint files.
+
+Importing it installs the weights-only checkpoint loaders in MMEngine
+(:func:`~.checkpoint.register_checkpoint_loaders`), for every scheme MMEngine
+knows.
+"""
+from .checkpoint import (ALLOWED_GLOBALS, AtomicCheckpointHook,
+                         CheckpointError, load_checkpoint_file,
+                         register_checkpoint_loaders, safe_torch_load)
+from .hooks import DivergenceError, FiniteLossHook, RNGStateHook
 from .optimizers import AdderOptimWrapper, AmpAdderOptimWrapper
-from .safe_checkpoint import (ALLOWED_GLOBALS, CheckpointError,
-                              register_safe_checkpoint_loader, safe_torch_load)
 
 __all__ = [
-    'RNGStateHook', 'AdderOptimWrapper', 'AmpAdderOptimWrapper',
-    'ALLOWED_GLOBALS', 'CheckpointError', 'register_safe_checkpoint_loader',
-    'safe_torch_load'
+    'ALLOWED_GLOBALS', 'AtomicCheckpointHook', 'CheckpointError',
+    'load_checkpoint_file', 'register_checkpoint_loaders', 'safe_torch_load',
+    'DivergenceError', 'FiniteLossHook', 'RNGStateHook', 'AdderOptimWrapper',
+    'AmpAdderOptimWrapper'
 ]
 
-register_safe_checkpoint_loader()
+register_checkpoint_loaders()

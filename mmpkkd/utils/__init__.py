@@ -4,15 +4,12 @@ and errors that say what to change (with their exit codes).
 It imports nothing of mmpkkd but :mod:`mmpkkd.registry`, so every other
 package may use it. The tools' runtime (runner, process groups, work-dir
 policy) is :mod:`mmpkkd.runtime`."""
-from .checkpoint import (checkpoint_state_dict, load_strictly,
-                         read_checkpoint)
 from .config import check_cfg_options, closest_key, read_config
 from .errors import (INPUT_EXIT, USAGE_EXIT, UserError, debug_requested,
                      report_errors)
 from .paths import check_output_path, make_parent, same_file
 
 __all__ = [
-    'checkpoint_state_dict', 'load_strictly', 'read_checkpoint',
     'check_cfg_options', 'closest_key',
     'read_config', 'INPUT_EXIT', 'USAGE_EXIT', 'UserError',
     'debug_requested', 'report_errors', 'check_output_path', 'make_parent',

@@ -5,6 +5,8 @@
 * An override whose key the config does not have fails and suggests the
   closest existing key (``max_epochs`` -> ``train_cfg.max_epochs``)
   instead of being merged as a new, unused entry.
+* An override of the wrong kind (text where the config has a number) fails
+  before anything is built.
 """
 import ast
 import difflib
@@ -133,6 +135,63 @@ def check_cfg_options(cfg, cfg_options: Dict[str, Any], config: str = '',
         if suggestion:
             message += f' Did you mean {suggestion}?'
         raise UserError(message, USAGE_EXIT)
+    for key, value in cfg_options.items():
+        problem = wrong_type(_current_value(tree, key.split('.')), value)
+        if problem:
+            raise UserError(
+                f'{option_name} {key}={value!r}: {problem} (the config '
+                f'{config} has {_current_value(tree, key.split("."))!r}).',
+                USAGE_EXIT)
+
+
+_MISSING = object()
+
+
+def _current_value(tree: Any, parts: List[str]) -> Any:
+    """The config's value at a key path, or ``_MISSING``."""
+    node = tree
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif (isinstance(node, (list, tuple)) and part.isdigit()
+              and int(part) < len(node)):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def wrong_type(current: Any, value: Any) -> Optional[str]:
+    """Why ``value`` cannot replace the config's ``current`` value, or None.
+
+    Only kinds that cannot work are refused: text where the config has a
+    number or True/False, and a plain value where it has a section (dict).
+    None is always accepted (it switches a part off), and so is anything
+    where the config has None or a list (many options take one value or
+    several).
+
+    Example:
+        >>> wrong_type(15, 'abc')
+        'a number is expected, not text'
+        >>> wrong_type(0.1, 1) is None
+        True
+    """
+    if current is _MISSING or current is None or value is None:
+        return None
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            return 'True or False is expected'
+        return None
+    if isinstance(current, (int, float)):
+        if isinstance(value, str):
+            return 'a number is expected, not text'
+        if isinstance(value, (dict, list, tuple)):
+            return 'a number is expected'
+        return None
+    if isinstance(current, dict) and not isinstance(value, dict):
+        return ('it is a section of the config; set the keys inside it '
+                '(key.subkey=value)')
+    return None
 
 
 def _unknown_part(tree: Any, parts: List[str]) -> Optional[Tuple[str, str]]:

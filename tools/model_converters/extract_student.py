@@ -13,13 +13,15 @@ Example:
         work_dirs/pkkd/student.pth
 """
 import argparse
+import io
 import os.path as osp
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Save the ANN student of a PKKD checkpoint.')
-    parser.add_argument('checkpoint', help='PKKD checkpoint (epoch_*.pth)')
+    parser.add_argument('checkpoint', help='PKKD checkpoint (epoch_*.pth, '
+                        'or a URL: read weights-only)')
     parser.add_argument('out', help='output file for the student (not the '
                         'input file)')
     parser.add_argument('--debug', action='store_true',
@@ -30,16 +32,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 def extract(args: argparse.Namespace) -> None:
     import torch
 
-    from mmpkkd.models.distillers import extract_student
+    from mmpkkd.engine.checkpoint import (atomic_write, extract_student,
+                                         has_scheme, read_checkpoint)
     from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
-                              make_parent, read_checkpoint)
+                              make_parent)
     from mmpkkd.utils.config import missing_file_message
-    if not osp.isfile(args.checkpoint):
+    if not has_scheme(args.checkpoint) and not osp.isfile(args.checkpoint):
         raise UserError(missing_file_message(args.checkpoint, 'checkpoint'),
                         USAGE_EXIT)
     check_output_path(args.out, [args.checkpoint], option='OUT')
     student = extract_student(read_checkpoint(args.checkpoint))
-    torch.save(student, make_parent(args.out))
+    buffer = io.BytesIO()
+    torch.save(student, buffer)
+    atomic_write(buffer.getvalue(), make_parent(args.out))
     print(f'Saved {len(student["state_dict"])} student tensors to '
           f'{args.out}')
 

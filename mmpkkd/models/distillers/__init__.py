@@ -4,13 +4,11 @@ from .kernels import (GaussianKernel, IdentityKernel, LaplaceKernel,
 from .layer_check import (check_layer_pairs, conv_layer_names,
                           resolve_layer_pairs)
 from .pkkd import PKKDDistiller
-from .student_checkpoint import STUDENT_PREFIX, extract_student
 from .underflow import KernelUnderflowWarning, UnderflowMonitor
 
 __all__ = [
     'FeatureCapture', 'LayerRecord', 'GaussianKernel', 'IdentityKernel',
     'LaplaceKernel', 'build_layer_kernels', 'check_layer_pairs',
     'conv_layer_names', 'resolve_layer_pairs', 'PKKDDistiller',
-    'KernelUnderflowWarning', 'UnderflowMonitor', 'STUDENT_PREFIX',
-    'extract_student'
+    'KernelUnderflowWarning', 'UnderflowMonitor'
 ]

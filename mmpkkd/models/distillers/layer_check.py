@@ -4,9 +4,15 @@ from typing import Dict, List, Sequence, Tuple, Union
 import torch.nn as nn
 
 from mmpkkd.models.layers import Adder2d
+from mmpkkd.utils.errors import UserError
 from .kernels import GaussianKernel, LaplaceKernel
 
 LayerSpec = Union[str, Dict[str, str]]
+
+
+class LayerNameError(UserError, KeyError):
+    """A ``distill_layers`` name that is not a conv/adder layer (a
+    ``KeyError`` that the tools report as one line)."""
 
 
 def conv_layer_names(model: nn.Module) -> List[str]:
@@ -28,10 +34,26 @@ def _lookup(model: nn.Module, name: str, side: str) -> nn.Module:
     if not isinstance(module, nn.Conv2d):
         what = 'is not a conv/adder layer' if module is not None else \
             'does not exist'
-        raise KeyError(
+        raise LayerNameError(
             f'distill_layers: {side} layer {name!r} {what}. Valid '
             f'{side} layer names: {conv_layer_names(model)}')
     return module
+
+
+def _one_sided(name: str, student: nn.Module, teacher: nn.Module) -> None:
+    """Refuse a plain name (used for both networks) that is a conv layer
+    of only one of them, saying which and how to pair layers instead."""
+    s_names, t_names = conv_layer_names(student), conv_layer_names(teacher)
+    if (name in s_names) == (name in t_names):
+        return
+    has, lacks, names = (('teacher', 'student', s_names)
+                         if name in t_names else
+                         ('student', 'teacher', t_names))
+    raise LayerNameError(
+        f'distill_layers: {name!r} is a layer of the {has} but not of the '
+        f'{lacks} (a plain name must exist in both networks). Pair two '
+        f"layers with dict(student='...', teacher='...'), or use a name of "
+        f'both. Valid {lacks} layer names: {names}')
 
 
 def resolve_layer_pairs(distill_layers: Sequence[LayerSpec],
@@ -42,12 +64,14 @@ def resolve_layer_pairs(distill_layers: Sequence[LayerSpec],
     Raises:
         TypeError: An entry is neither a name nor ``dict(student=...,
             teacher=...)``.
-        KeyError: A name is not a conv/adder layer of its network (the
-            message lists the valid names).
+        KeyError: A name is not a conv/adder layer of its network, or a
+            plain name exists in one network only (the message lists the
+            valid names).
     """
     pairs = []
     for spec in distill_layers:
         if isinstance(spec, str):
+            _one_sided(spec, student, teacher)
             s_name = t_name = spec
         elif isinstance(spec, dict) and set(spec) == {'student', 'teacher'}:
             s_name, t_name = spec['student'], spec['teacher']

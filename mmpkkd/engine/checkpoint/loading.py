@@ -1,4 +1,4 @@
-"""Checkpoint loading that keeps torch's safe (weights-only) unpickler.
+"""Reading a checkpoint file with torch's safe (weights-only) unpickler.
 
 MMEngine 0.10.7 calls ``torch.load`` without ``weights_only``. Since torch
 2.6 that means ``weights_only=True``, which rejects the
@@ -7,21 +7,26 @@ itself writes into every checkpoint's ``message_hub``, so ``--resume`` fails.
 Turning ``weights_only`` off would let any checkpoint run arbitrary code.
 
 Instead, :func:`safe_torch_load` allow-lists exactly the classes MMEngine
-stores (see :data:`ALLOWED_GLOBALS`) for the duration of one load, and
-:func:`register_safe_checkpoint_loader` installs it as MMEngine's loader
-for local paths, so ``runner.resume``, ``load_from`` and ``tools/test.py``
-all go through it. A checkpoint that asks for any other global is refused
-before anything in it runs.
+stores (see :data:`ALLOWED_GLOBALS`) for the duration of one load. A
+checkpoint that asks for any other global is refused before anything in it
+runs. :mod:`.schemes` routes every checkpoint name MMEngine accepts (local
+path, URL, ``torchvision://`` ...) to it.
+
+Tensors are mapped to the CPU unless the caller asks otherwise, so a
+checkpoint saved on a GPU loads on a machine without one (or with fewer
+GPUs), and the caller moves the weights where the model is.
 """
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, Callable, List, Optional, Union
+from typing import IO, Any, Callable, List, Optional, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
+
+#: Where tensors go when the caller gives no ``map_location``.
+DEFAULT_MAP_LOCATION = 'cpu'
 
 
 class CheckpointError(RuntimeError):
@@ -83,15 +88,18 @@ def _unsafe_globals(filename: Any) -> List[str]:
     return sorted(set(names) - allowed)
 
 
-def safe_torch_load(filename: Union[str, Any],
-                    map_location: Optional[Union[str, Callable]] = None
+def safe_torch_load(filename: Union[str, IO[bytes]],
+                    map_location: Optional[Union[str, Callable,
+                                                 torch.device]] = None
                     ) -> Any:
     """Load a checkpoint with the weights-only unpickler plus MMEngine's types.
 
     Args:
         filename (str | file-like): Path (or open binary file) of the
             checkpoint.
-        map_location (str | callable, optional): As in :func:`torch.load`.
+        map_location (str | callable | torch.device, optional): As in
+            :func:`torch.load`. None (default) maps every tensor to the CPU,
+            whatever device it was saved from.
 
     Returns:
         Any: The unpickled object, usually a dict with ``state_dict``,
@@ -99,13 +107,16 @@ def safe_torch_load(filename: Union[str, Any],
 
     Raises:
         CheckpointError: The file does not exist, is truncated or corrupt,
-            or references a Python global that is not allow-listed (a pickle
-            payload). Nothing from the file is executed in that case.
+            references a Python global that is not allow-listed (a pickle
+            payload), or asks for a device this machine lacks. Nothing from
+            the file is executed in that case.
 
     Example:
-        >>> ckpt = safe_torch_load('work_dirs/resnet20/epoch_1.pth', 'cpu')
+        >>> ckpt = safe_torch_load('work_dirs/resnet20/epoch_1.pth')
         >>> sorted(ckpt)[:3]
         ['message_hub', 'meta', 'optimizer']
+        >>> ckpt['state_dict']['head.fc.weight'].device
+        device(type='cpu')
     """
     name = filename if isinstance(filename, str) else getattr(
         filename, 'name', repr(filename))
@@ -113,10 +124,14 @@ def safe_torch_load(filename: Union[str, Any],
         raise CheckpointError(
             f'Checkpoint {name!r} does not exist. Check the path passed to '
             '--resume / load_from / tools/test.py.')
+    if map_location is None:
+        map_location = DEFAULT_MAP_LOCATION
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
+    except (FileNotFoundError, PermissionError):
+        raise  # reported as they are: the path or its rights are wrong
     except pickle.UnpicklingError as err:
         unsafe = _unsafe_globals(filename)
         if unsafe or 'global' in str(err).lower():
@@ -131,19 +146,21 @@ def safe_torch_load(filename: Union[str, Any],
             f'Checkpoint {name!r} is corrupt: it is not a torch checkpoint '
             'that can be unpickled. Re-download it or resume from an earlier '
             'epoch_*.pth.') from err
-    except (EOFError, OSError, zipfile.BadZipFile, RuntimeError,
-            ValueError) as err:
-        raise CheckpointError(
-            f'Checkpoint {name!r} is truncated or corrupt: {err}. The file '
-            'was probably cut short while being written or copied; use an '
-            'earlier epoch_*.pth or copy it again.') from err
+    except RuntimeError as err:
+        if 'CUDA' in str(err) or 'device' in str(err):
+            raise CheckpointError(
+                f'Checkpoint {name!r} cannot be mapped to {map_location!r} '
+                f'on this machine: {str(err).splitlines()[0]} Load it with '
+                "map_location='cpu' (the default) and move the model "
+                'afterwards.') from err
+        raise _corrupt(name, err) from err
+    except (EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise _corrupt(name, err) from err
 
 
-def _load_from_local(filename: str, map_location=None) -> Any:
-    return safe_torch_load(osp.expanduser(filename), map_location)
-
-
-def register_safe_checkpoint_loader() -> None:
-    """Make MMEngine's loader for local paths use :func:`safe_torch_load`."""
-    CheckpointLoader.register_scheme(prefixes='', force=True)(
-        _load_from_local)
+def _corrupt(name: str, err: BaseException) -> CheckpointError:
+    detail = getattr(err, 'strerror', None) or err
+    return CheckpointError(
+        f'Checkpoint {name!r} is truncated or corrupt: {detail}. The file '
+        'was probably cut short while being written or copied; use an '
+        'earlier epoch_*.pth or copy it again.')

@@ -8,37 +8,17 @@ unexpected keys and the config or tool that fits the checkpoint.
 """
 import re
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-from mmpkkd.engine import CheckpointError, safe_torch_load
-from .errors import INPUT_EXIT, UserError
+from mmpkkd.utils.errors import INPUT_EXIT, UserError
+from .schemes import read_checkpoint
+from .student import STUDENT_PREFIX, TEACHER_PREFIX
 
-STUDENT, TEACHER = 'student.', 'teacher.'
 #: Keys shown per list in a mismatch message.
 SHOWN_KEYS = 5
-
-
-def read_checkpoint(path: str) -> Any:
-    """:func:`~mmpkkd.engine.safe_torch_load` to the CPU, with the errors
-    torch's zip reader raises for a cut-off file (``OSError: [Errno 22]``)
-    reported as such.
-
-    Raises:
-        CheckpointError: Missing, unsafe, truncated or corrupt file.
-    """
-    try:
-        return safe_torch_load(path, map_location='cpu')
-    except (FileNotFoundError, PermissionError):
-        raise
-    except OSError as err:
-        raise CheckpointError(
-            f'Checkpoint {path!r} cannot be read ({err.strerror or err}): it '
-            'is probably truncated or corrupt, e.g. cut short while being '
-            'written or copied. Use an earlier epoch_*.pth or copy it '
-            'again.') from err
 
 
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -66,8 +46,8 @@ def trained_as(checkpoint: dict) -> str:
 
 
 def _is_pkkd(keys) -> bool:
-    return any(k.startswith(STUDENT) for k in keys) and any(
-        k.startswith(TEACHER) for k in keys)
+    return any(k.startswith(STUDENT_PREFIX) for k in keys) and any(
+        k.startswith(TEACHER_PREFIX) for k in keys)
 
 
 def mismatch_message(path: str, config: str, missing: List[str],
@@ -116,7 +96,8 @@ def load_strictly(model: nn.Module,
 
     Args:
         model (nn.Module): The model built from ``config`` (unwrapped).
-        path (str): The checkpoint, read with the safe loader.
+        path (str): The checkpoint (a path or URL), read with the safe
+            loader.
         config (str): The config's path, for the message.
         checkpoint (dict, optional): The checkpoint if already loaded.
 

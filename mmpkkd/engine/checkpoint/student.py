@@ -1,12 +1,15 @@
 """The ANN student of a PKKD checkpoint, as a plain classifier checkpoint.
 
-Used by ``tools/model_converters/extract_student.py`` and
-``tools/deployment/export_onnx.py``.
+Used by ``tools/model_converters/extract_student.py``, by
+:func:`mmpkkd.apis.get_model` (``student=True``) and to recognise a PKKD
+checkpoint in a mismatch message.
 """
 from collections import OrderedDict
 
-#: key prefix of the student's weights in a PKKD checkpoint
+#: key prefixes of the two networks' weights in a PKKD checkpoint (the
+#: distiller's ``student`` and ``teacher`` attributes)
 STUDENT_PREFIX = 'student.'
+TEACHER_PREFIX = 'teacher.'
 
 
 def extract_student(checkpoint: dict) -> dict:
