@@ -2,7 +2,9 @@
 
 The oracle chain: a hand-computed case checks the pure-PyTorch reference;
 the reference is also checked against the independent re-implementation of
-the original AdderNet algorithm; the native kernels (every CPU ISA this
+the original AdderNet algorithm (groups 1, square stride and padding) and,
+for every geometry (groups, dilation, stride and padding pairs, non-square
+kernels), against a sum taken one kernel tap at a time; the native kernels (every CPU ISA this
 machine supports, and both GPU backends, Triton and CUDA C++, when a GPU is
 present) are then checked against the float64 CPU reference. The Triton
 kernels are also tested without a GPU, through Triton's interpreter, in
@@ -17,6 +19,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmpkkd.ops import (adder2d, adder2d_reference, adder2d_unfold_original,
                         cpu_isas_available, cuda_backends_available,
@@ -175,6 +178,64 @@ def test_reference_matches_unfold_original(shape):
     ref = _run(adder2d_reference, x, w, None, kw)
     orig = _run(original, x, w, None, kw)
     for name, a, e in zip(('y', 'dx', 'dw'), ref[:3], orig[:3]):
+        _assert_close(a, e, 1e-12, name)
+
+
+def adder2d_taps(x, w, b, grad_out, stride, padding, dilation, groups):
+    """Forward and AdderNet gradients summed one kernel tap at a time.
+
+    Each tap (i, j) reads a strided slice of the zero-padded input, no
+    unfold or fold; ``(y, dx, dw, db)`` as in the reference's docstring:
+    dW sums ``(x_tap - w) * dY`` with padded taps (x = 0) included, dX sums
+    ``HardTanh(w - x_tap) * dY`` and drops the taps on the padding.
+    """
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    (sh, sw), (ph, pw), (dh, dw_) = pair(stride), pair(padding), pair(
+        dilation)
+    n, _, h, wd = x.shape
+    co, cg, kh, kw = w.shape
+    og = co // groups
+    xp = F.pad(x, (pw, pw, ph, ph))
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (wd + 2 * pw - dw_ * (kw - 1) - 1) // sw + 1
+    y = x.new_zeros(n, co, ho, wo)
+    dxp, dw = torch.zeros_like(xp), torch.zeros_like(w)
+    for g in range(groups):
+        cin, cout = slice(g * cg, (g + 1) * cg), slice(g * og, (g + 1) * og)
+        gy = grad_out[:, cout, None]  # (N, Og, 1, Ho, Wo)
+        for i in range(kh):
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            for j in range(kw):
+                cols = slice(j * dw_, j * dw_ + sw * (wo - 1) + 1, sw)
+                tap = xp[:, cin, rows, cols]  # (N, Cg, Ho, Wo)
+                diff = tap[:, None] - w[cout, :, i, j][None, :, :, None, None]
+                y[:, cout] -= diff.abs().sum(2)
+                dw[cout, :, i, j] += (diff * gy).sum((0, 3, 4))
+                dxp[:, cin, rows, cols] += ((-diff).clamp(-1, 1) * gy).sum(1)
+    y = y + b.view(1, -1, 1, 1)
+    return y, dxp[:, :, ph:ph + h, pw:pw + wd], dw, grad_out.sum((0, 2, 3))
+
+
+@pytest.mark.parametrize('shape', [
+    (2, 3, 7, 9, 5, 3, 1, 1, 1, 1),  # square, groups 1
+    (1, 4, 10, 13, 6, 3, 2, 2, 2, 1),  # stride, padding, dilation 2
+    (3, 8, 6, 6, 8, 5, 1, 2, 1, 2),  # groups 2, 5x5
+    (2, 6, 9, 7, 6, 3, 1, 1, 1, 6),  # depthwise
+    (2, 12, 11, 8, 18, (3, 1), (2, 1), (1, 0), (1, 2), 3),  # pairs
+    (2, 6, 8, 9, 9, (2, 3), (1, 2), (0, 2), (2, 1), 3),  # 2x3, even x odd
+    (1, 4, 9, 6, 4, (1, 4), (3, 1), (2, 1), (1, 2), 2),  # 1x4, stride 3
+    (1, 3, 5, 5, 2, 3, 3, 2, 1, 1),  # stride 3, mostly padding
+], ids=_ids)
+def test_reference_matches_tap_by_tap_sum(shape):
+    x, w, b, kw = _make(shape)
+    ref = _run(adder2d_reference, x, w, b, kw)
+    grad_out = torch.randn(ref[0].shape, dtype=torch.float64,
+                           generator=torch.Generator().manual_seed(1))
+    taps = adder2d_taps(x, w, b, grad_out, **kw)
+    for name, a, e in zip(('y', 'dx', 'dw', 'db'), ref, taps):
+        assert a.shape == e.shape, name
         _assert_close(a, e, 1e-12, name)
 
 
