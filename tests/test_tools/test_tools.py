@@ -81,6 +81,25 @@ def pkkd_checkpoint(tmp_path_factory):
     return osp.join(work_dir, 'epoch_1.pth')
 
 
+def test_training_logs_the_gradient_shares(pkkd_checkpoint):
+    """GradShareHook (default runtime) measures the student's gradient
+    shares at the first iteration; they reach scalars.json and sum to 1."""
+    work_dir = osp.dirname(pkkd_checkpoint)
+    records = []
+    for stamp in os.listdir(work_dir):
+        path = osp.join(work_dir, stamp, 'vis_data', 'scalars.json')
+        if osp.isfile(path):
+            records += [json.loads(line) for line in open(path)]
+    shares = [{k: v for k, v in rec.items() if '.grad_share.' in k}
+              for rec in records if 'loss' in rec]
+    assert shares and all(s == shares[0] for s in shares)
+    assert sorted(shares[0]) == ['student.grad_share.cls',
+                                 'student.grad_share.kd',
+                                 'student.grad_share.mid']
+    assert sum(shares[0].values()) == pytest.approx(1.0, abs=1e-3)
+    assert shares[0]['student.grad_share.mid'] > 0  # beta > 0 in the config
+
+
 def test_test_py_reports_student_and_teacher(pkkd_checkpoint, tmp_path):
     out = str(tmp_path / 'metrics.json')
     run([
