@@ -11,8 +11,13 @@
   at another batch size with the logits of ``model(x, mode='tensor')``, for
   an ANN, a CNN and the student of a PKKD checkpoint; the custom-domain
   form is run by ONNX's reference evaluator with the float64 reference op as
-  the node's kernel.
+  the node's kernel. These need onnx, onnxruntime and onnxscript (the
+  deploy requirements, part of the tests extra): without them they skip,
+  and fail instead when ``MMPKKD_REQUIRE_ONNX`` is set (``.ci/run`` sets
+  it). The compile test needs none of them.
 """
+import importlib.util
+import os
 import os.path as osp
 
 import pytest
@@ -22,10 +27,12 @@ from mmengine.registry import DefaultScope
 
 from mmpkkd.models.layers import Adder2d as AdderLayer
 from mmpkkd.ops import adder2d_reference
+from mmpkkd.ops.onnx_export import export_onnx
 from mmpkkd.registry import MODELS
 from mmpkkd.utils import UserError
 
 from conftest import REPO  # noqa: E402
+from tools.deployment import export_onnx as export_tool  # noqa: E402
 ANN = osp.join(REPO, 'configs/ann/ann_resnet20_1xb256-400e_cifar10.py')
 CNN = osp.join(REPO, 'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py')
 PKKD = osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb256-400e_cifar10.py')
@@ -84,21 +91,33 @@ def test_compile_adder_resnet20_backbone_fullgraph():
 
 # ------------------------------------------------------------- export
 
-ort = pytest.importorskip('onnxruntime')
-onnx = pytest.importorskip('onnx')
-pytest.importorskip('onnxscript')
+ONNX_MODULES = ('onnx', 'onnxruntime', 'onnxscript')
 
-from mmpkkd.ops.onnx_export import export_onnx  # noqa: E402
-from tools.deployment import export_onnx as export_tool  # noqa: E402
+
+@pytest.fixture(scope='module')
+def onnx_stack():
+    """Skip without the ONNX packages, or fail where they are required."""
+    missing = [m for m in ONNX_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        reason = (f'{", ".join(missing)} not installed (pip install -r '
+                  'requirements/deploy.txt)')
+        if os.environ.get('MMPKKD_REQUIRE_ONNX'):
+            pytest.fail(f'{reason}; MMPKKD_REQUIRE_ONNX is set')
+        pytest.skip(reason)
+
+
+needs_onnx = pytest.mark.usefixtures('onnx_stack')
 
 
 def _run_onnx(path, x):
+    import onnxruntime as ort
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     (name, ) = [i.name for i in session.get_inputs()]
     return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
 
 
 def _export_and_compare(tmp_path, config, state_dict, model):
+    import onnx
     ckpt = str(tmp_path / 'model.pth')
     torch.save({'state_dict': state_dict, 'meta': {}}, ckpt)
     out = str(tmp_path / 'model.onnx')
@@ -118,6 +137,7 @@ def _export_and_compare(tmp_path, config, state_dict, model):
     return graph
 
 
+@needs_onnx
 def test_export_ann_runs_in_onnxruntime(tmp_path):
     model = _build(Config.fromfile(ANN).model)
     graph = _export_and_compare(tmp_path, ANN, model.state_dict(), model)
@@ -126,12 +146,14 @@ def test_export_ann_runs_in_onnxruntime(tmp_path):
         isinstance(m, AdderLayer) for m in model.modules()) == 20
 
 
+@needs_onnx
 def test_export_cnn_runs_in_onnxruntime(tmp_path):
     model = _build(Config.fromfile(CNN).model)
     graph = _export_and_compare(tmp_path, CNN, model.state_dict(), model)
     assert not any(n.op_type == 'Abs' for n in graph.graph.node)
 
 
+@needs_onnx
 def test_export_pkkd_student(tmp_path):
     # a PKKD checkpoint: student.* (the ANN), teacher.* and a connector
     student = _build(Config.fromfile(ANN).model, seed=3)
@@ -145,6 +167,7 @@ def test_export_pkkd_student(tmp_path):
     _export_and_compare(tmp_path, PKKD, state, student)
 
 
+@needs_onnx
 def test_export_rejects_mismatched_checkpoint(tmp_path):
     cnn = _build(Config.fromfile(CNN).model)
     ckpt = str(tmp_path / 'cnn.pth')
@@ -168,7 +191,9 @@ class _AdderNet(torch.nn.Module):
         return self.b(self.a(x))
 
 
+@needs_onnx
 def test_export_custom_domain_node(tmp_path):
+    import onnx
     from onnx.reference import ReferenceEvaluator
     from onnx.reference.op_run import OpRun
 
