@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import statistics
 import time
 from typing import Dict, List
 
@@ -71,8 +70,12 @@ def train_and_test(config: str, seed: int, work_dir: str,
 
 
 def mean_std(values: List[float]) -> tuple:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.mean(values), spread
+    """Mean and sample std over the seeds
+    (:func:`mmpkkd.experiments.mean_std`). One seed has no std; it is
+    shown as 0 here, an error bar of zero length."""
+    from mmpkkd.experiments import mean_std as sample_mean_std
+    mean, std = sample_mean_std(values)
+    return mean, 0.0 if std is None else std
 
 
 def summarise(values: List[float]) -> str:

@@ -57,8 +57,9 @@ def find_scalar_files(work_dir: str, latest_only: bool = False
     """
     if osp.isfile(work_dir):
         return [work_dir]
-    patterns = [osp.join(work_dir, 'vis_data', 'scalars.json'),
-                osp.join(work_dir, '*', 'vis_data', 'scalars.json')]
+    folder = glob.escape(work_dir)  # a name may hold [ ] * ?
+    patterns = [osp.join(folder, 'vis_data', 'scalars.json'),
+                osp.join(folder, '*', 'vis_data', 'scalars.json')]
     files = sorted({f for p in patterns for f in glob.glob(p)},
                    key=lambda f: osp.basename(osp.dirname(osp.dirname(f))))
     if not files:

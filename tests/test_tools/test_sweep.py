@@ -1,5 +1,5 @@
-"""tools/analysis/sweep.py: settings, the table, and a real sweep that is
-killed after its first run and continued.
+"""tools/analysis/sweep.py and mmpkkd.experiments: settings, the table,
+and a real sweep that is killed after its first run and continued.
 
 The end-to-end test trains the digits CNN on a tiny subset (2 settings x 2
 seeds, 3 epochs of 4 iterations). The table is checked against numbers
@@ -20,6 +20,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
+from mmpkkd import experiments
 from mmpkkd.utils import UserError
 from tools.analysis import sweep as sweep_tool
 
@@ -63,7 +64,7 @@ def test_one_at_a_time_varies_each_factor_around_the_default():
             'sigma': [{'name': 'sigma=fixed', 'layers.0.sigma': 2.0}],
         }
     }
-    assert names_and_options(sweep_tool.expand_settings(spec, BASE)) == [
+    assert names_and_options(experiments.expand_settings(spec, BASE)) == [
         ('default', {}),
         ('model.loss_blend.alpha=0.5', {'model.loss_blend.alpha': 0.5}),
         ('model.loss_blend.alpha=1', {'model.loss_blend.alpha': 1}),
@@ -83,7 +84,7 @@ def test_grid_and_explicit_settings():
                       'model.loss_blend.temperature': 1},  # in the grid
                      {'name': 'mine', 'model.head.type': 'X'}],
     }
-    got = names_and_options(sweep_tool.expand_settings(spec, BASE))
+    got = names_and_options(experiments.expand_settings(spec, BASE))
     a, t = 'model.loss_blend.alpha', 'model.loss_blend.temperature'
     assert got == [
         (f'{t}=1', {t: 1}),
@@ -95,20 +96,20 @@ def test_grid_and_explicit_settings():
     clash = {'settings': [{'name': 'x', 'model.head.type': 'A'},
                           {'name': 'x', 'model.head.type': 'B'}]}
     with pytest.raises(UserError, match="two settings are named 'x'"):
-        sweep_tool.expand_settings(clash, BASE)
+        experiments.expand_settings(clash, BASE)
 
 
 @pytest.mark.parametrize('value', ['a b', 'a,b', {'k': 1}, "'quoted'"])
 def test_values_that_cannot_pass_through_cfg_options_are_refused(value):
     with pytest.raises(UserError):
-        sweep_tool.format_value(value)
+        experiments.format_value(value)
 
 
 def test_values_read_back_as_written():
     from mmengine.config import DictAction
     for value in (0.1, 1, 'auto', None, True, [130.0, 265.0, 'auto'],
                   (1, 2)):
-        text = sweep_tool.format_value(value)
+        text = experiments.format_value(value)
         assert DictAction._parse_iterable(text) == value, text
 
 
@@ -118,7 +119,7 @@ def test_unknown_key_is_refused_before_any_training(tmp_path):
                 grid={}, settings=[], seeds=[0], metric='accuracy/top1')
     with pytest.raises(UserError,
                        match=r'Did you mean optim_wrapper\.optimizer\.lr\?'):
-        sweep_tool.plan_runs(osp.join(REPO, CONFIG), spec, str(tmp_path))
+        experiments.plan_runs(osp.join(REPO, CONFIG), spec, str(tmp_path))
     assert not os.listdir(tmp_path)
 
 
@@ -145,11 +146,11 @@ def test_final_metrics_read_the_last_attempt_and_the_teacher(tmp_path):
     ])
     write('20240101_010000', [line.format(61.0, 46.0, 2),
                               line.format(70.5, 66.25, 3)])
-    assert sweep_tool.final_metrics(str(tmp_path), 3, 'accuracy/top1') == \
+    assert experiments.final_metrics(str(tmp_path), 3, 'accuracy/top1') == \
         dict(val=70.5, teacher=66.25, step=3)
-    assert sweep_tool.val_scalars(str(tmp_path))['accuracy/top1'] == {
+    assert experiments.val_scalars(str(tmp_path))['accuracy/top1'] == {
         1: 50.0, 2: 61.0, 3: 70.5}
-    assert sweep_tool.final_metrics(str(tmp_path), 4, 'accuracy/top1') \
+    assert experiments.final_metrics(str(tmp_path), 4, 'accuracy/top1') \
         is None
 
 
@@ -163,9 +164,9 @@ def record(val, teacher=None, minutes=1.0, status='done'):
 
 
 def test_summary_statistics_and_paired_difference():
-    settings = [sweep_tool.Setting('default'),
-                sweep_tool.Setting('b', {'k': 2}),
-                sweep_tool.Setting('c', {'k': 3})]
+    settings = [experiments.Setting('default'),
+                experiments.Setting('b', {'k': 2}),
+                experiments.Setting('c', {'k': 3})]
     records = {
         ('default', 0): record(90.0, 91.0, 10),
         ('default', 1): record(92.0, 93.5, 12),
@@ -174,7 +175,8 @@ def test_summary_statistics_and_paired_difference():
         ('b', 2): record(92.5, 90.5, 22),
         ('b', 1): record(0.0, status='failed'),  # not counted
     }
-    rows = {r['setting']: r for r in sweep_tool.summarize(settings, records)}
+    rows = {r['setting']: r
+            for r in experiments.summarize(settings, records)}
     assert rows['default']['n'] == 3
     assert rows['default']['val_mean'] == pytest.approx(91.0)
     assert rows['default']['val_std'] == pytest.approx(
@@ -342,15 +344,15 @@ def test_changed_options_are_not_mixed_with_earlier_runs(tmp_path):
     out = str(tmp_path / 'sweep')
     spec = dict(options={}, one_at_a_time={}, grid={}, settings=[{}],
                 seeds=[0], metric='accuracy/top1')
-    _, runs, _ = sweep_tool.plan_runs(osp.join(REPO, CONFIG), spec, out)
-    sweep_tool.write_json(
-        osp.join(runs[0].work_dir, sweep_tool.RUN_FILE),
-        sweep_tool.new_record(runs[0], CONFIG))
+    _, runs, _ = experiments.plan_runs(osp.join(REPO, CONFIG), spec, out)
+    experiments.write_json(
+        osp.join(runs[0].work_dir, experiments.RUN_FILE),
+        experiments.new_record(runs[0], CONFIG))
     spec['options'] = {'train_cfg.max_epochs': 2}
-    _, runs, _ = sweep_tool.plan_runs(osp.join(REPO, CONFIG), spec, out)
-    record = sweep_tool.read_record(runs[0].work_dir)
+    _, runs, _ = experiments.plan_runs(osp.join(REPO, CONFIG), spec, out)
+    record = experiments.read_record(runs[0].work_dir)
     with pytest.raises(UserError, match='other options'):
-        sweep_tool.check_record(runs[0], record)
+        experiments.check_record(runs[0], record)
 
 
 # ------------------------------------------------- the specs in configs/
@@ -362,6 +364,8 @@ SPECS = {
     ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 8),
     'pkkd_fashionmnist_ablations.yaml':
     ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 3),
+    'pkkd_fashionmnist_kernel_scan.yaml':
+    ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 13),
     'ann_fashionmnist_proxy.yaml':
     ('configs/ann/ann_resnet20_1xb128-15e_fashionmnist.py', 1),
     'cnn_fashionmnist_head.yaml':
@@ -390,7 +394,7 @@ def test_committed_spec_plans_against_its_config(spec_name, tmp_path,
     args = sweep_tool.parse_args(
         [config, '--spec', spec_path, '--out-dir', str(tmp_path)])
     spec = sweep_tool.load_spec(args)
-    settings, runs, unit = sweep_tool.plan_runs(config, spec, str(tmp_path))
+    settings, runs, unit = experiments.plan_runs(config, spec, str(tmp_path))
     assert len(settings) == n_settings
     assert len(runs) == n_settings * len(spec['seeds'])
     assert len(spec['seeds']) >= 3
