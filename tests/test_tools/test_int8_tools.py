@@ -54,7 +54,11 @@ def test_quantize_tool_then_test_py(pkkd_checkpoint, tmp_path):
         '--max-samples', '4', '--json', report, *FAST
     ])
     quant = json.load(open(report))
-    assert 0 <= quant['int8_top1'] <= 100 and 0 <= quant['float32_top1']
+    # percentages of the 60 test images: whole counts of them
+    for key in ('int8_top1', 'float32_top1'):
+        count = quant[key] * 60 / 100
+        assert count == pytest.approx(round(count), abs=1e-6), (key, quant)
+        assert 0 <= round(count) <= 60
     qmodel = load_int8(out)  # the student alone, with int8 layers
     assert len(int8_layers(qmodel)) == 20
     assert not hasattr(qmodel, 'teacher')
@@ -71,4 +75,14 @@ def test_quantize_tool_then_test_py(pkkd_checkpoint, tmp_path):
     # accuracy under mmpretrain's Accuracy equals the tool's own count
     assert set(metrics) == {'accuracy/top1'}
     assert metrics['accuracy/top1'] == pytest.approx(quant['int8_top1'],
+                                                     abs=1e-4)
+    # and so does the float student's, tested from the PKKD checkpoint
+    float_file = str(tmp_path / 'float_metrics.json')
+    run([
+        sys.executable, 'tools/test.py', CONFIG, pkkd_checkpoint,
+        '--work-dir', str(tmp_path / 'test_float'), '--out', float_file,
+        *FAST
+    ])
+    metrics = json.load(open(float_file))['metrics']
+    assert metrics['accuracy/top1'] == pytest.approx(quant['float32_top1'],
                                                      abs=1e-4)
