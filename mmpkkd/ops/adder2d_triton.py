@@ -12,10 +12,14 @@ under Triton's interpreter (``TRITON_INTERPRET=1``, set before the first
 import of triton). On CUDA tensors ``torch.ops.mmpkkd.adder2d`` runs them
 by default (see :func:`mmpkkd.ops.set_cuda_backend`).
 
-Tile sizes are autotuned per coarse shape (the first call of a new shape
-class benchmarks a few configurations); ``MMPKKD_TRITON_AUTOTUNE=0`` uses
-the first configuration of each list instead, and the interpreter always
-does.
+Each kernel's tile is chosen from a short list of configurations by a
+fixed rule on the layer's shape (:func:`fwd_config` and the like; no
+autotuning, so no benchmarking on the first call of a shape). Every listed
+configuration is compiled for sm_90 in CI and its machine code checked
+(:mod:`mmpkkd.ops.sass_check`). Per call: the forward is one kernel launch,
+the backward one for the input gradient and one for the weight gradient,
+each plus one summation when its reduction is split to fill the GPU; the
+weight is read in place.
 """
 import os
 from typing import Dict, List, Optional, Tuple
@@ -25,7 +29,8 @@ import torch
 from ._args import IntOrPair, check_adder2d_args
 from ._autocast import autocast_to_fp32
 
-__all__ = ['adder2d_triton', 'triton_available', 'TRITON_IMPORT_ERROR']
+__all__ = ['adder2d_triton', 'triton_available', 'TRITON_IMPORT_ERROR',
+           'shipped_configs']
 
 try:
     import triton
@@ -45,8 +50,120 @@ def interpreting() -> bool:
     return os.environ.get('TRITON_INTERPRET', '0') == '1'
 
 
-def _next_pow2(value: int) -> int:
-    return 1 << max(0, int(value) - 1).bit_length()
+# Tile configurations, named by their (rows x columns) output tile. Every
+# one gives each thread an 8 x 8 (float32; dX 8 x 4) block of outputs;
+# tools and tests compile each of them for sm_90 and check its machine code
+# (mmpkkd/ops/sass_check.py, tests/test_ops/test_triton_sass.py). KC * SPLIT
+# reduction elements per trip of the pipelined loop, STAGES trips in flight.
+_F32 = dict(TM=8, TN=8, KC=4, SPLIT=2, STAGES=3)
+FWD_CONFIGS = {
+    '64x128': dict(_F32, GM=8, GN=16, num_warps=4),
+    '128x64': dict(_F32, GM=16, GN=8, num_warps=4),
+    '128x128': dict(_F32, GM=16, GN=16, num_warps=8),
+    # needs EVEN_C (a channel mask would push it past the targets)
+    '32x256': dict(_F32, GM=4, GN=32, num_warps=4),
+}
+GRAD_INPUT_CONFIGS = {
+    '64x64': dict(_F32, TN=4, GM=8, GN=16, num_warps=4),
+    '128x32': dict(_F32, TN=4, GM=16, GN=8, num_warps=4),
+}
+GRAD_WEIGHT_CONFIGS = {
+    '64x128': dict(_F32, GM=8, GN=16, num_warps=4),
+    '64x64': dict(_F32, TN=4, GM=8, GN=16, num_warps=4),
+}
+# float64: smaller register blocks (a double takes two registers)
+_F64 = dict(TM=4, TN=4, GM=8, GN=16, KC=4, SPLIT=1, STAGES=3, num_warps=4)
+FP64_CONFIGS = {'fwd': dict(_F64), 'dx': dict(_F64), 'dw': dict(_F64)}
+# reduction elements per trip: the EVEN_* flags need multiples of this
+CHUNK = 8
+
+
+def fwd_config(cog: int, positions: int, even_c: bool,
+               fp64: bool = False) -> Dict:
+    """The forward's tile for a layer (a fixed rule, not autotuned)."""
+    if fp64:
+        return FP64_CONFIGS['fwd']
+    if cog <= 32 and even_c:
+        return FWD_CONFIGS['32x256']
+    if cog <= 64:
+        return FWD_CONFIGS['64x128']
+    if positions >= 8192:
+        return FWD_CONFIGS['128x128']
+    return FWD_CONFIGS['128x64']
+
+
+def grad_input_config(cpg: int, fp64: bool = False) -> Dict:
+    """The input gradient's tile for a layer."""
+    if fp64:
+        return FP64_CONFIGS['dx']
+    return GRAD_INPUT_CONFIGS['64x64' if cpg <= 64 else '128x32']
+
+
+def grad_weight_config(cpg: int, fp64: bool = False) -> Dict:
+    """The weight gradient's tile for a layer."""
+    if fp64:
+        return FP64_CONFIGS['dw']
+    return GRAD_WEIGHT_CONFIGS['64x128' if cpg > 64 else '64x64']
+
+
+def shipped_configs() -> List[Tuple[str, str, Dict]]:
+    """Every (pass, name, configuration) the launchers can run, with the
+    constexpr flags that select kernel variants; what the static machine
+    code check compiles."""
+    out = []
+    for name, cfg in FWD_CONFIGS.items():
+        for even in ((True, ) if name == '32x256' else (True, False)):
+            out.append(('fwd', name, dict(cfg, EVEN_C=even, IS_FP64=False,
+                                          HAS_BIAS=True)))
+    for name, cfg in GRAD_INPUT_CONFIGS.items():
+        for even in (True, False):
+            out.append(('dx', name, dict(cfg, EVEN_K=even, IS_FP64=False)))
+    for name, cfg in GRAD_WEIGHT_CONFIGS.items():
+        out.append(('dw', name, dict(cfg, IS_FP64=False)))
+    out.append(('fwd', 'fp64', dict(FP64_CONFIGS['fwd'], EVEN_C=False,
+                                    IS_FP64=True, HAS_BIAS=True)))
+    out.append(('dx', 'fp64', dict(FP64_CONFIGS['dx'], EVEN_K=False,
+                                   IS_FP64=True)))
+    out.append(('dw', 'fp64', dict(FP64_CONFIGS['dw'], IS_FP64=True)))
+    return out
+
+
+#: Reduction splits (forward, dX) and weight-gradient row chunks are chosen
+#: for the GPU they run on; set this to an int to force that many (tests
+#: use it to run the split paths under the interpreter).
+FORCE_SPLITS: Optional[int] = None
+# a split gets at least this many trips of the reduction loop; at most
+# MAX_SPLITS splits, MAX_CHUNKS weight-gradient chunks of >= MIN_ROWS rows
+MIN_TRIPS = 16
+MAX_SPLITS = 8
+MAX_CHUNKS = 64
+MIN_ROWS = 8
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _resident_programs(device: torch.device) -> int:
+    """Programs the GPU runs at once (two per SM for these tiles), 0 where
+    splitting does not pay (the interpreter, CPU tensors)."""
+    if interpreting() or device.type != 'cuda':
+        return 0
+    return 2 * torch.cuda.get_device_properties(
+        device).multi_processor_count
+
+
+def _splits(programs: int, work: int, min_work: int, most: int,
+            device: torch.device) -> int:
+    """How many parts to split a reduction of ``work`` units into, when
+    ``programs`` output tiles leave the GPU partly idle."""
+    if FORCE_SPLITS is not None:
+        return max(1, min(FORCE_SPLITS, work))
+    resident = _resident_programs(device)
+    if programs >= resident:
+        return 1
+    return max(1, min(_cdiv(resident, max(1, programs)), most,
+                      work // min_work))
 
 
 if triton is not None:
@@ -55,70 +172,8 @@ if triton is not None:
     from . import triton_kernels as K
     from ._library import _make_backward, _setup_context
 
-    # (first entry: the configuration used without autotuning)
-    # UNROLL=1 entries: the configurations measured best on an H200 for
-    # the ResNet-50 3x3 layers (forward); UNROLL 4/8 won on the smaller
-    # ResNet-20 layers (docs/gpu.md)
-    FWD_CONFIGS = [
-        dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=4, num_warps=4),
-        dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=1, num_warps=4),
-        dict(BLOCK_CO=32, BLOCK_P=128, UNROLL=1, num_warps=4),
-        dict(BLOCK_CO=64, BLOCK_P=128, UNROLL=1, num_warps=8),
-        dict(BLOCK_CO=128, BLOCK_P=64, UNROLL=1, num_warps=8),
-        dict(BLOCK_CO=64, BLOCK_P=128, UNROLL=4, num_warps=8),
-        dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=8, num_warps=4),
-        dict(BLOCK_CO=32, BLOCK_P=128, UNROLL=8, num_warps=4),
-        dict(BLOCK_CO=128, BLOCK_P=64, UNROLL=4, num_warps=8),
-        dict(BLOCK_CO=16, BLOCK_P=128, UNROLL=8, num_warps=4),
-    ]
-    GRAD_INPUT_CONFIGS = [
-        dict(BLOCK_CI=64, BLOCK_P=64, UNROLL=4, num_warps=4),
-        dict(BLOCK_CI=64, BLOCK_P=64, UNROLL=1, num_warps=4),
-        dict(BLOCK_CI=32, BLOCK_P=128, UNROLL=1, num_warps=4),
-        dict(BLOCK_CI=64, BLOCK_P=128, UNROLL=1, num_warps=8),
-        dict(BLOCK_CI=64, BLOCK_P=128, UNROLL=4, num_warps=8),
-        dict(BLOCK_CI=64, BLOCK_P=64, UNROLL=8, num_warps=4),
-        dict(BLOCK_CI=32, BLOCK_P=128, UNROLL=8, num_warps=4),
-        dict(BLOCK_CI=16, BLOCK_P=128, UNROLL=8, num_warps=4),
-    ]
-    GRAD_WEIGHT_CONFIGS = [
-        dict(BLOCK_CO=64, BLOCK_CI=64, BLOCK_R=32, num_warps=4),
-        dict(BLOCK_CO=32, BLOCK_CI=32, BLOCK_R=64, num_warps=4),
-        dict(BLOCK_CO=64, BLOCK_CI=64, BLOCK_R=64, num_warps=8),
-        dict(BLOCK_CO=128, BLOCK_CI=64, BLOCK_R=32, num_warps=8),
-        dict(BLOCK_CO=16, BLOCK_CI=16, BLOCK_R=64, num_warps=4),
-    ]
-    # float64 (no tl.dot): a 3-D broadcast per step, so small tiles
-    GRAD_WEIGHT_FP64_META = dict(BLOCK_CO=16, BLOCK_CI=16, BLOCK_R=16,
-                                 num_warps=4)
-    # the reduction of the weight gradient is split into chunks of at
-    # least this length, and at most MAX_CHUNKS of them
-    MIN_CHUNK = 1024
-    MAX_CHUNKS = 128
-    KEY = ['KEY_CO', 'KEY_CI', 'KEY_P', 'IS_FP64']
-
-    def _autotuned(kernel, configs: List[Dict]):
-        return triton.autotune(
-            configs=[
-                triton.Config({k: v for k, v in c.items() if k != 'num_warps'},
-                              num_warps=c['num_warps']) for c in configs
-            ],
-            key=KEY)(kernel)
-
-    def _use_autotune() -> bool:
-        return (not interpreting()
-                and os.environ.get('MMPKKD_TRITON_AUTOTUNE', '1') != '0')
-
-    _FWD = _autotuned(K.adder2d_fwd_kernel, FWD_CONFIGS)
-    _GRAD_INPUT = _autotuned(K.adder2d_grad_input_kernel, GRAD_INPUT_CONFIGS)
-    _GRAD_WEIGHT = _autotuned(K.adder2d_grad_weight_kernel,
-                              GRAD_WEIGHT_CONFIGS)
-
-    def _pick(autotuned, plain, configs: List[Dict]) -> Tuple:
-        """(kernel, fixed meta-parameters or {} when autotuned)."""
-        if _use_autotune():
-            return autotuned, {}
-        return plain, dict(configs[0])
+    def _meta(cfg: Dict) -> Dict:
+        return dict(cfg)
 
     def _sizes(geo) -> Tuple:
         kh, kw = geo.kernel
@@ -126,40 +181,34 @@ if triton is not None:
                 geo.out_channels, geo.out_height, geo.out_width, geo.cpg,
                 geo.cog, kh, kw, *geo.stride, *geo.padding, *geo.dilation)
 
-    def _keys(geo, positions: int) -> Tuple[int, int, int]:
-        return (_next_pow2(geo.cog), _next_pow2(geo.cpg),
-                _next_pow2(positions))
-
-    def _cdiv(a: int, b: int) -> int:
-        return -(-a // b)
-
     def _forward(input: torch.Tensor, weight: torch.Tensor,
                  bias: Optional[torch.Tensor], geo) -> torch.Tensor:
-        n, g, cog = geo.batch, geo.groups, geo.cog
+        n, g, cog, cpg = geo.batch, geo.groups, geo.cog, geo.cpg
         out = input.new_empty(
             (n, geo.out_channels, geo.out_height, geo.out_width))
         if out.numel() == 0:
             return out
-        if geo.cpg == 0:  # no input channels: every sum is empty
+        if cpg == 0:  # no input channels: every sum is empty
             out.zero_()
             return out if bias is None else out.add_(bias.view(1, -1, 1, 1))
         kh, kw = geo.kernel
-        # (G, KH, KW, CPG, COG): the co vector of one (tap, ci) contiguous
-        wt = weight.view(g, cog, geo.cpg, kh, kw).permute(0, 3, 4, 2,
-                                                          1).contiguous()
+        weight = weight.contiguous()  # (a no-op for a parameter)
         positions = n * geo.out_height * geo.out_width
-        kernel, meta = _pick(_FWD, K.adder2d_fwd_kernel, FWD_CONFIGS)
-
-        def grid(m):
-            return (_cdiv(positions, m['BLOCK_P']), _cdiv(cog, m['BLOCK_CO']),
-                    g)
-
-        wrap_triton(kernel)[grid](
-            input, wt, bias if bias is not None else wt, out, *_sizes(geo),
-            *input.stride(), *_keys(geo, positions),
-            HAS_BIAS=bias is not None,
-            IS_FP64=input.dtype == torch.float64, **meta)
-        return out
+        fp64 = input.dtype == torch.float64
+        even = cpg % CHUNK == 0
+        cfg = fwd_config(cog, positions, even, fp64)
+        tiles = (_cdiv(positions, cfg['TN'] * cfg['GN']),
+                 _cdiv(cog, cfg['TM'] * cfg['GM']))
+        trips = _cdiv(cpg, cfg['KC'] * cfg['SPLIT']) * kh * kw
+        split = _splits(tiles[0] * tiles[1] * g, trips, MIN_TRIPS,
+                        MAX_SPLITS, input.device)
+        dest = out if split == 1 else out.new_empty((split, *out.shape))
+        wrap_triton(K.adder2d_fwd_kernel)[(*tiles, g * split)](
+            input, weight, bias if bias is not None else weight, dest,
+            *_sizes(geo), *input.stride(), split,
+            HAS_BIAS=bias is not None, IS_FP64=fp64,
+            EVEN_C=even and not fp64, **_meta(cfg))
+        return out if split == 1 else torch.sum(dest, 0, out=out)
 
     def _grad_input(grad_out: torch.Tensor, input: torch.Tensor,
                     weight: torch.Tensor, geo) -> torch.Tensor:
@@ -167,62 +216,52 @@ if triton is not None:
         grad_x = input.new_empty(input.shape)
         if grad_x.numel() == 0:
             return grad_x
+        if cog == 0:
+            return grad_x.zero_()
         kh, kw = geo.kernel
-        # (G, KH, KW, COG, CPG): the ci vector of one (tap, co) contiguous
-        wt = weight.view(g, cog, cpg, kh, kw).permute(0, 3, 4, 1,
-                                                      2).contiguous()
-        pixels = n * geo.height * geo.width
-        kernel, meta = _pick(_GRAD_INPUT, K.adder2d_grad_input_kernel,
-                             GRAD_INPUT_CONFIGS)
-
-        def grid(m):
-            return (_cdiv(pixels, m['BLOCK_P']), _cdiv(cpg, m['BLOCK_CI']), g)
-
-        wrap_triton(kernel)[grid](grad_out, input, wt, grad_x, *_sizes(geo),
-                                  *grad_out.stride(), *input.stride(),
-                                  *_keys(geo, pixels), **meta)
-        return grad_x
-
-    def _num_chunks(total: int, programs: int, device: torch.device) -> int:
-        if interpreting() or device.type != 'cuda':
-            return 1  # (one program per tile is fastest there)
-        sms = torch.cuda.get_device_properties(device).multi_processor_count
-        wanted = _cdiv(4 * sms, max(1, programs))
-        return max(1, min(wanted, MAX_CHUNKS, total // MIN_CHUNK))
+        sh, sw = geo.stride
+        weight = weight.contiguous()
+        fp64 = input.dtype == torch.float64
+        cfg = grad_input_config(cpg, fp64)
+        # pixels of the largest stride phase
+        pixels = n * _cdiv(geo.height, sh) * _cdiv(geo.width, sw)
+        tiles = (_cdiv(pixels, cfg['TN'] * cfg['GN']),
+                 _cdiv(cpg, cfg['TM'] * cfg['GM']))
+        taps = _cdiv(kh, sh) * _cdiv(kw, sw)  # (per phase, about)
+        trips = _cdiv(cog, cfg['KC'] * cfg['SPLIT']) * taps
+        split = _splits(tiles[0] * tiles[1] * g * sh * sw, trips, MIN_TRIPS,
+                        MAX_SPLITS, input.device)
+        dest = grad_x if split == 1 else grad_x.new_empty(
+            (split, *grad_x.shape))
+        wrap_triton(K.adder2d_grad_input_kernel)[(*tiles,
+                                                   g * sh * sw * split)](
+            grad_out, input, weight, dest, *_sizes(geo), *grad_out.stride(),
+            *input.stride(), split, IS_FP64=fp64,
+            EVEN_K=cog % CHUNK == 0 and not fp64, **_meta(cfg))
+        return grad_x if split == 1 else torch.sum(dest, 0, out=grad_x)
 
     def _grad_weight(grad_out: torch.Tensor, input: torch.Tensor,
                      weight: torch.Tensor, geo) -> torch.Tensor:
         n, g, cog, cpg = geo.batch, geo.groups, geo.cog, geo.cpg
         kh, kw = geo.kernel
-        total = n * geo.out_height * geo.out_width
-        if total == 0 or weight.numel() == 0:
+        rows = n * geo.out_height
+        if rows * geo.out_width == 0 or weight.numel() == 0:
             return weight.new_zeros(weight.shape)
         weight = weight.contiguous()
         fp64 = input.dtype == torch.float64
-        if fp64:
-            kernel, meta = K.adder2d_grad_weight_kernel, dict(
-                GRAD_WEIGHT_FP64_META)
-        else:
-            kernel, meta = _pick(_GRAD_WEIGHT, K.adder2d_grad_weight_kernel,
-                                 GRAD_WEIGHT_CONFIGS)
-        # programs per chunk with the smallest tile (a lower bound on the
-        # parallelism the tiles give; the chunk count must not depend on
-        # the autotuned tile, since the workspace is allocated before)
-        tiles = kh * kw * _cdiv(cog, 64) * _cdiv(cpg, 64) * g
-        chunks = _num_chunks(total, tiles, input.device)
-        chunk = _cdiv(total, chunks)
-        chunks = _cdiv(total, chunk)
-        part = weight.new_empty((chunks, *weight.shape))
-
-        def grid(m):
-            return (kh * kw * _cdiv(cog, m['BLOCK_CO']) *
-                    _cdiv(cpg, m['BLOCK_CI']), chunks, g)
-
-        wrap_triton(kernel)[grid](grad_out, input, weight, part,
-                                  *_sizes(geo), *grad_out.stride(),
-                                  *input.stride(), chunk,
-                                  *_keys(geo, total), IS_FP64=fp64, **meta)
-        return part[0] if chunks == 1 else part.sum(0)
+        cfg = grad_weight_config(cpg, fp64)
+        tiles = kh * kw * _cdiv(cog, cfg['TM'] * cfg['GM']) * _cdiv(
+            cpg, cfg['TN'] * cfg['GN'])
+        chunks = _splits(tiles * g, rows, MIN_ROWS, MAX_CHUNKS,
+                         input.device)
+        per = _cdiv(rows, chunks)
+        chunks = _cdiv(rows, per)
+        part = (weight.new_empty(weight.shape) if chunks == 1 else
+                weight.new_empty((chunks, *weight.shape)))
+        wrap_triton(K.adder2d_grad_weight_kernel)[(tiles, chunks, g)](
+            grad_out, input, weight, part, *_sizes(geo), *grad_out.stride(),
+            *input.stride(), per, IS_FP64=fp64, **_meta(cfg))
+        return part if chunks == 1 else part.sum(0)
 
     @triton_op('mmpkkd::adder2d_triton', mutates_args=())
     def _adder2d_triton_op(input: torch.Tensor, weight: torch.Tensor,

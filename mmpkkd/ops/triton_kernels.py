@@ -3,37 +3,56 @@
 The same math as the CPU and CUDA C++ kernels (see
 :func:`mmpkkd.ops.adder2d`), over implicit im2col (no unfolded copy of the
 input is ever made) and with the input's own strides, so NCHW, channels-last
-or any strided view is read in place. Every kernel accumulates in float32
-for float32 tensors (float64 for float64) and uses no tensor-core math:
-the weight gradient's ``tl.dot`` asks for IEEE float32 precision, never TF32.
+or any strided view is read in place; the weight is read in place too (no
+permuted copy per call). Every kernel accumulates in float32 for float32
+tensors (float64 for float64) and uses no tensor-core math.
+
+All three are register-blocked like an SGEMM: the accumulator has the 4-D
+shape ``(TM, TN, GM, GN)``. Triton spreads the last two dimensions over the
+threads and keeps the first two in each thread, so a thread owns a TM x TN
+block of outputs (rows ``tm * GM + gm``, columns ``tn * GN + gn``) and reuses
+every operand it reads TM or TN times from registers. The reduction runs in
+one flat ``tl.range(..., num_stages=STAGES)`` loop whose trips each cover
+``KC * SPLIT`` reduction elements: Triton stages the operands of the coming
+trips through shared memory with asynchronous copies (masked loads become
+zero-filling copies) and reads them back with wide shared loads. Loop
+counters (kernel tap, channel chunk, output row) advance incrementally: no
+integer division runs inside a loop.
 
 * :func:`adder2d_fwd_kernel` -- ``Y[n, g*COG+co, ho, wo] = bias - sum_{ci,
   kh, kw} |X_pad[n, g*CPG+ci, ho*SH-PH+kh*DH, wo*SW-PW+kw*DW] - W[...]|``.
-  A program computes a (BLOCK_CO output channels) x (BLOCK_P output
-  positions over the whole batch) tile; the reduction walks the kernel taps
-  (their bounds checks computed once per tap) and, inside, the input
-  channels.
+  M = output channels, N = output positions over the whole batch, reduction
+  over (channel chunk, kh, kw).
 * :func:`adder2d_grad_input_kernel` -- ``dX[n, ci, hi, wi] = sum_{co, kh,
   kw} HardTanh(W[co, ci, kh, kw] - X[n, ci, hi, wi]) * dY[n, co, ho, wo]``
-  over the taps whose output position ``(ho, wo)`` exists. A gather (no
-  col2im, no atomics): a program owns a (BLOCK_CI) x (BLOCK_P input pixels)
-  tile of dX and keeps those inputs in registers.
+  over the taps whose output position exists. The input pixels are split
+  by stride phase ``(hi mod SH, wi mod SW)``: within a phase the taps that
+  reach an output form a fixed arithmetic progression and ``ho`` is the
+  pixel's row in the phase minus a per-tap constant, so a program visits
+  only taps that exist (at stride 2, a quarter of the 3x3 taps on average,
+  instead of all of them masked). In float32 the clamp is computed as
+  ``2 * sat(W / 2 + (1/2 - X / 2)) - 1`` (``sat`` = clamp to [0, 1], one
+  saturating FMA on NVIDIA GPUs; ``1/2 - X/2`` once per output), which
+  differs from ``clamp(W - X, -1, 1)`` by float32 rounding only (tested);
+  float64 uses the exact form.
 * :func:`adder2d_grad_weight_kernel` -- ``dW[co, ci, kh, kw] = sum_{n, ho,
   wo} (X_pad[...] - W[co, ci, kh, kw]) * dY[n, co, ho, wo]`` (AdderNet's
-  full-precision gradient), computed as ``dY X_col^T - W * sum(dY)`` per
-  chunk of the reduction. A program owns one tap, a (BLOCK_CO) x (BLOCK_CI)
-  tile and one chunk of the (n, ho, wo) reduction; the chunks' partial sums
-  are added afterwards in a fixed order (deterministic, no atomics).
+  full-precision gradient), computed as ``dY X_col^T - W * sum(dY)``. A
+  program owns one tap and a (co, ci) tile; a trip covers ``KC * SPLIT``
+  output columns of one output row, so the input row and its bounds check
+  are one scalar per trip. The reduction over rows is split into chunks
+  whose partial sums are added afterwards in a fixed order (deterministic,
+  no atomics).
 
-The weight is passed transposed so that the vectors a program loads are
-contiguous: ``wt_fwd[g, kh, kw, ci, co]`` for the forward and
-``wt_bwd[g, kh, kw, co, ci]`` for the input gradient.
+The forward and the input gradient also split their reduction (``KSPLIT``
+programs per output tile, each writing a partial result) when a layer has
+too few output tiles to fill the GPU; the launcher adds the partial results.
 
 Integer arguments are not specialised (``do_not_specialize``), so one
-compiled kernel serves every layer shape; the launchers autotune the tile
-sizes per coarse shape key (``KEY_*``: sizes rounded up to a power of two).
-Under ``TRITON_INTERPRET=1`` the kernels run on CPU tensors with Triton's
-interpreter, which is how they are tested on machines without a GPU.
+compiled kernel serves every layer shape. Under ``TRITON_INTERPRET=1`` the
+kernels run on CPU tensors with Triton's interpreter, which is how they are
+tested on machines without a GPU; :mod:`mmpkkd.ops.sass_check` compiles them
+for sm_90 and checks their machine code, also without a GPU.
 """
 import triton
 import triton.language as tl
@@ -42,171 +61,335 @@ _SIZES = ('N', 'C', 'H', 'W', 'COUT', 'HO', 'WO', 'CPG', 'COG', 'KH', 'KW',
           'SH', 'SW', 'PH', 'PW', 'DH', 'DW')
 
 
-@triton.jit(do_not_specialize=_SIZES + (
-    'sxn', 'sxc', 'sxh', 'sxw', 'KEY_CO', 'KEY_CI', 'KEY_P'))
-def adder2d_fwd_kernel(x_ptr, wt_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO,
-                       WO, CPG, COG, KH, KW, SH, SW, PH, PW, DH, DW, sxn,
-                       sxc, sxh, sxw, KEY_CO, KEY_CI, KEY_P,
-                       HAS_BIAS: tl.constexpr, IS_FP64: tl.constexpr,
-                       BLOCK_CO: tl.constexpr, BLOCK_P: tl.constexpr,
-                       UNROLL: tl.constexpr):
+@triton.jit
+def _split4(v, A: tl.constexpr, B: tl.constexpr):
+    """(A, B, 4) -> four (A, B) slices along the last dimension."""
+    va, vb = tl.split(tl.reshape(v, (A, B, 2, 2)))
+    v0, v1 = tl.split(va)
+    v2, v3 = tl.split(vb)
+    return v0, v1, v2, v3
+
+
+@triton.jit(do_not_specialize=_SIZES + ('sxn', 'sxc', 'sxh', 'sxw', 'KSPLIT'))
+def adder2d_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO, WO,
+                       CPG, COG, KH, KW, SH, SW, PH, PW, DH, DW, sxn, sxc,
+                       sxh, sxw, KSPLIT, HAS_BIAS: tl.constexpr,
+                       IS_FP64: tl.constexpr, EVEN_C: tl.constexpr,
+                       TM: tl.constexpr,
+                       TN: tl.constexpr, GM: tl.constexpr, GN: tl.constexpr,
+                       KC: tl.constexpr, SPLIT: tl.constexpr,
+                       STAGES: tl.constexpr):
+    """Forward. Grid: (position tiles, channel tiles, groups * KSPLIT).
+
+    ``w_ptr``: the weight, contiguous (COUT, CPG, KH, KW). ``y_ptr``: the
+    output, contiguous NCHW, or (KSPLIT, N, COUT, HO, WO) partial outputs
+    when KSPLIT > 1 (the bias is in part 0). EVEN_C: CPG is a multiple of
+    KC * SPLIT (no channel mask).
+    """
     pid_p = tl.program_id(0)
     pid_co = tl.program_id(1)
-    g = tl.program_id(2)
+    g = tl.program_id(2) // KSPLIT
+    ks = tl.program_id(2) % KSPLIT
+    BP: tl.constexpr = TN * GN
+    BCO: tl.constexpr = TM * GM
+    CK: tl.constexpr = KC * SPLIT
     P = HO * WO
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_co = pid_co * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    p_ok = offs_p < N * P
-    co_ok = offs_co < COG
-    img = (offs_p // P).to(tl.int64)
-    pos = offs_p % P
-    h0 = (pos // WO) * SH - PH
-    w0 = (pos % WO) * SW - PW
-    x_img = x_ptr + img * sxn + (g * CPG).to(tl.int64) * sxc
-    wt_g = wt_ptr + g.to(tl.int64) * (KH * KW * CPG * COG) + offs_co
-    acc = tl.zeros((BLOCK_CO, BLOCK_P),
-                   dtype=tl.float64 if IS_FP64 else tl.float32)
-    for kh in range(0, KH):
+    # output positions of this tile (TN, GN), once per program
+    p = pid_p * BP + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    p_ok = p < N * P
+    img = p // P
+    pos = p - img * P
+    ho = pos // WO
+    h0 = ho * SH - PH
+    w0 = (pos - ho * WO) * SW - PW
+    x_p = (img.to(tl.int64) * sxn + (g * CPG).to(tl.int64) * sxc +
+           h0 * sxh + w0 * sxw)
+    co = pid_co * BCO + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
+    co_ok = co < COG
+    KHW = KH * KW
+    w_co = (g * COG + co).to(tl.int64) * (CPG * KHW)
+    kk = tl.arange(0, KC)
+    acc = tl.zeros((TM, TN, GM, GN), dtype=tl.float64 if IS_FP64 else tl.float32)
+    # trips: (channel chunk, kh, kw), kw fastest; this split's share
+    trips = tl.cdiv(CPG, CK) * KHW
+    per = tl.cdiv(trips, KSPLIT)
+    t0 = ks * per
+    t1 = tl.minimum(t0 + per, trips)
+    kw = t0 % KW
+    kh = (t0 // KW) % KH
+    ci0 = (t0 // KHW) * CK
+    for _ in tl.range(t0, t1, num_stages=STAGES):
         hi = h0 + kh * DH
-        h_ok = p_ok & (hi >= 0) & (hi < H)
-        for kw in range(0, KW):
-            wi = w0 + kw * DW
-            ok = h_ok & (wi >= 0) & (wi < W)
-            x_tap = x_img + hi * sxh + wi * sxw
-            w_tap = wt_g + (kh * KW + kw) * CPG * COG
-            # UNROLL channels per trip: their loads are independent, so
-            # they are in flight together (the loop is latency-bound
-            # otherwise); a channel past CPG reads 0 - 0 and adds nothing
-            for ci0 in range(0, CPG, UNROLL):
-                for u in tl.static_range(UNROLL):
-                    ci = ci0 + u
-                    xv = tl.load(x_tap + ci * sxc, mask=ok & (ci < CPG),
-                                 other=0.0)
-                    wv = tl.load(w_tap + ci * COG, mask=co_ok & (ci < CPG),
-                                 other=0.0)
-                    acc += tl.abs(wv[:, None] - xv[None, :])
+        wi = w0 + kw * DW
+        ok = p_ok & (hi.to(tl.uint32) < H) & (wi.to(tl.uint32) < W)
+        tap_x = kh * DH * sxh + kw * DW * sxw
+        tap_w = kh * KW + kw
+        for half in tl.static_range(SPLIT):
+            ci = ci0 + half * KC + kk
+            ci_ok = (ci < CPG) | EVEN_C
+            xv = tl.load(x_ptr + (x_p[None, :, :] + tap_x +
+                                  (ci * sxc)[:, None, None]),
+                         mask=ok[None, :, :] & ci_ok[:, None, None],
+                         other=0.0)  # (KC, TN, GN)
+            wv = tl.load(w_ptr + (w_co[None, :, :] +
+                                  (ci * KHW + tap_w)[:, None, None]),
+                         mask=co_ok[None, :, :] & ci_ok[:, None, None],
+                         other=0.0)  # (KC, TM, GM)
+            d = wv[:, :, None, :, None] - xv[:, None, :, None, :]
+            acc += tl.sum(tl.abs(d), axis=0)
+        kw += 1
+        wrap = kw == KW
+        kw = tl.where(wrap, 0, kw)
+        kh = tl.where(wrap, kh + 1, kh)
+        wrap = kh == KH
+        kh = tl.where(wrap, 0, kh)
+        ci0 = tl.where(wrap, ci0 + CK, ci0)
     out = -acc
     if HAS_BIAS:
-        bv = tl.load(b_ptr + g * COG + offs_co, mask=co_ok, other=0.0)
-        out = bv[:, None] + out
-    y_offs = (img * COUT * P + pos)[None, :] + (
-        (g * COG + offs_co).to(tl.int64) * P)[:, None]
-    tl.store(y_ptr + y_offs, out, mask=co_ok[:, None] & p_ok[None, :])
+        bv = tl.load(b_ptr + g * COG + co, mask=co_ok & (ks == 0), other=0.0)
+        out = out + bv[:, None, :, None]
+    y_off = ((img.to(tl.int64) * COUT * P + pos)[None, :, None, :] +
+             ((g * COG + co).to(tl.int64) * P)[:, None, :, None])
+    y_part = y_ptr + ks.to(tl.int64) * N * COUT * P
+    tl.store(y_part + y_off, out,
+             mask=co_ok[:, None, :, None] & p_ok[None, :, None, :])
+
+
+@triton.jit
+def _dx_step(acc, wv, dy, xc, IS_FP64: tl.constexpr):
+    """acc += HardTanh(w - x) * dy for one reduction element; ``xc`` is x
+    (float64) or 1/2 - x/2 (float32, for the saturating form)."""
+    w4 = wv[:, None, :, None]
+    if IS_FP64:
+        t = tl.minimum(tl.maximum(w4 - xc, -1.0), 1.0)
+    else:
+        t = tl.minimum(tl.maximum(w4 * 0.5 + xc, 0.0), 1.0) * 2.0 - 1.0
+    return acc + t * dy[None, :, None, :]
+
+
+@triton.jit
+def _first_tap(K, S, P, D, r):
+    """First tap k of the phase r (k*D = r+P mod S), the tap count and the
+    tap step of one spatial axis."""
+    k0 = K
+    nk = 0
+    for i in range(0, K):
+        k = K - 1 - i
+        hit = (r + P - k * D) % S == 0
+        k0 = tl.where(hit, k, k0)
+        nk += hit.to(tl.int32)
+    step = S
+    for i in range(0, S):
+        s = S - i
+        step = tl.where((s * D) % S == 0, s, step)
+    return k0, nk, step
 
 
 @triton.jit(do_not_specialize=_SIZES + (
-    'sgn', 'sgc', 'sgh', 'sgw', 'sxn', 'sxc', 'sxh', 'sxw', 'KEY_CO',
-    'KEY_CI', 'KEY_P'))
-def adder2d_grad_input_kernel(gy_ptr, x_ptr, wt_ptr, gx_ptr, N, C, H, W,
+    'sgn', 'sgc', 'sgh', 'sgw', 'sxn', 'sxc', 'sxh', 'sxw', 'KSPLIT'))
+def adder2d_grad_input_kernel(gy_ptr, x_ptr, w_ptr, gx_ptr, N, C, H, W,
                               COUT, HO, WO, CPG, COG, KH, KW, SH, SW, PH, PW,
                               DH, DW, sgn, sgc, sgh, sgw, sxn, sxc, sxh, sxw,
-                              KEY_CO, KEY_CI, KEY_P, BLOCK_CI: tl.constexpr,
-                              BLOCK_P: tl.constexpr, UNROLL: tl.constexpr):
+                              KSPLIT, IS_FP64: tl.constexpr,
+                              EVEN_K: tl.constexpr, TM: tl.constexpr,
+                              TN: tl.constexpr, GM: tl.constexpr,
+                              GN: tl.constexpr, KC: tl.constexpr,
+                              SPLIT: tl.constexpr, STAGES: tl.constexpr):
+    """Input gradient. Grid: (pixel tiles of the largest phase, channel
+    tiles, groups * SH * SW phases * KSPLIT).
+
+    ``gx_ptr``: contiguous NCHW, or (KSPLIT, N, C, H, W) partials. EVEN_K:
+    COG is a multiple of KC * SPLIT. KC must be 4.
+    """
     pid_p = tl.program_id(0)
     pid_ci = tl.program_id(1)
-    g = tl.program_id(2)
-    HW = H * W
-    offs_p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_ci = pid_ci * BLOCK_CI + tl.arange(0, BLOCK_CI)
-    p_ok = offs_p < N * HW
-    ci_ok = offs_ci < CPG
-    img = (offs_p // HW).to(tl.int64)
-    pix = offs_p % HW
-    hi = pix // W
-    wi = pix % W
-    # the inputs of this tile, kept for the whole reduction
-    x_offs = (img * sxn + hi * sxh + wi * sxw)[None, :] + (
-        (g * CPG + offs_ci).to(tl.int64) * sxc)[:, None]
-    tile_ok = ci_ok[:, None] & p_ok[None, :]
-    xt = tl.load(x_ptr + x_offs, mask=tile_ok, other=0.0)
-    gy_img = gy_ptr + img * sgn + (g * COG).to(tl.int64) * sgc
-    wt_g = wt_ptr + g.to(tl.int64) * (KH * KW * COG * CPG) + offs_ci
-    acc = tl.zeros((BLOCK_CI, BLOCK_P), dtype=xt.dtype)
-    for kh in range(0, KH):
-        hnum = hi + PH - kh * DH
-        ho = hnum // SH
-        h_ok = p_ok & (hnum >= 0) & (hnum % SH == 0) & (ho < HO)
-        for kw in range(0, KW):
-            wnum = wi + PW - kw * DW
-            wo = wnum // SW
-            ok = h_ok & (wnum >= 0) & (wnum % SW == 0) & (wo < WO)
-            gy_tap = gy_img + ho * sgh + wo * sgw
-            w_tap = wt_g + (kh * KW + kw) * COG * CPG
-            for co0 in range(0, COG, UNROLL):  # (as in the forward)
-                for u in tl.static_range(UNROLL):
-                    co = co0 + u
-                    dy = tl.load(gy_tap + co * sgc, mask=ok & (co < COG),
-                                 other=0.0)
-                    wv = tl.load(w_tap + co * CPG, mask=ci_ok & (co < COG),
-                                 other=0.0)
-                    d = wv[:, None] - xt
-                    d = tl.minimum(tl.maximum(d, -1.0), 1.0)
-                    acc += d * dy[None, :]
-    gx_offs = (img * C * HW + pix)[None, :] + (
-        (g * CPG + offs_ci).to(tl.int64) * HW)[:, None]
-    tl.store(gx_ptr + gx_offs, acc, mask=tile_ok)
+    ks = tl.program_id(2) % KSPLIT
+    pid_z = tl.program_id(2) // KSPLIT
+    g = pid_z // (SH * SW)
+    phase = pid_z % (SH * SW)
+    rh = phase // SW
+    rw = phase % SW
+    BP: tl.constexpr = TN * GN
+    BCI: tl.constexpr = TM * GM
+    CK: tl.constexpr = KC * SPLIT
+    # the phase's pixels hi = rh + SH * jh, wi = rw + SW * jw
+    JH = tl.maximum(H - rh + SH - 1, 0) // SH
+    JW = tl.maximum(W - rw + SW - 1, 0) // SW
+    JHW = tl.maximum(JH * JW, 1)
+    q = pid_p * BP + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    q_ok = q < N * JH * JW
+    img = q // JHW
+    jh = (q - img * JHW) // tl.maximum(JW, 1)
+    jw = q - img * JHW - jh * JW
+    hi = rh + SH * jh
+    wi = rw + SW * jw
+    ci = pid_ci * BCI + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
+    ci_ok = ci < CPG
+    x_off = ((img.to(tl.int64) * sxn + hi * sxh + wi * sxw)[None, :, None, :] +
+             ((g * CPG + ci).to(tl.int64) * sxc)[:, None, :, None])
+    x_ok = ci_ok[:, None, :, None] & q_ok[None, :, None, :]
+    xt = tl.load(x_ptr + x_off, mask=x_ok, other=0.0)
+    if IS_FP64:
+        xc = xt
+    else:
+        xc = 0.5 - 0.5 * xt
+    # the taps of this phase: kh = kh0 + i * skh (i < nkh); their output
+    # row is jh + oh with oh = oh0 - i * doh (likewise for w)
+    kh0, nkh, skh = _first_tap(KH, SH, PH, DH, rh)
+    kw0, nkw, skw = _first_tap(KW, SW, PW, DW, rw)
+    oh0 = (rh + PH - kh0 * DH) // SH
+    ow0 = (rw + PW - kw0 * DW) // SW
+    doh = skh * DH // SH
+    dow = skw * DW // SW
+    KHW = KH * KW
+    gy_q = (img.to(tl.int64) * sgn + (g * COG).to(tl.int64) * sgc +
+            jh * sgh + jw * sgw)
+    w_ci = (g * COG).to(tl.int64) * (CPG * KHW) + ci * KHW
+    kk = tl.arange(0, KC)
+    acc = tl.zeros((TM, TN, GM, GN), dtype=tl.float64 if IS_FP64 else tl.float32)
+    # trips: (channel chunk, tap row, tap column); this split's share
+    taps = nkh * nkw
+    trips = tl.cdiv(COG, CK) * taps
+    per = tl.cdiv(trips, KSPLIT)
+    t0 = ks * per
+    t1 = tl.minimum(t0 + per, trips)
+    tap_s = tl.maximum(taps, 1)
+    ikw = t0 % tl.maximum(nkw, 1)
+    ikh = (t0 % tap_s) // tl.maximum(nkw, 1)
+    co0 = (t0 // tap_s) * CK
+    oh = oh0 - ikh * doh
+    ow = ow0 - ikw * dow
+    tap = (kh0 + ikh * skh) * KW + kw0 + ikw * skw
+    for _ in tl.range(t0, t1, num_stages=STAGES):
+        ok = (q_ok & ((jh + oh).to(tl.uint32) < HO) &
+              ((jw + ow).to(tl.uint32) < WO))
+        tap_g = oh * sgh + ow * sgw
+        for half in tl.static_range(SPLIT):
+            co = co0 + half * KC + kk
+            co_ok = (co < COG) | EVEN_K
+            dy = tl.load(gy_ptr + (gy_q[:, :, None] + tap_g +
+                                   (co * sgc)[None, None, :]),
+                         mask=ok[:, :, None] & co_ok[None, None, :],
+                         other=0.0)  # (TN, GN, KC)
+            wv = tl.load(w_ptr + (w_ci[:, :, None] +
+                                  (co * (CPG * KHW) + tap)[None, None, :]),
+                         mask=ci_ok[:, :, None] & co_ok[None, None, :],
+                         other=0.0)  # (TM, GM, KC)
+            w0, w1, w2, w3 = _split4(wv, TM, GM)
+            d0, d1, d2, d3 = _split4(dy, TN, GN)
+            acc = _dx_step(acc, w0, d0, xc, IS_FP64)
+            acc = _dx_step(acc, w1, d1, xc, IS_FP64)
+            acc = _dx_step(acc, w2, d2, xc, IS_FP64)
+            acc = _dx_step(acc, w3, d3, xc, IS_FP64)
+        ikw += 1
+        ow -= dow
+        tap += skw
+        wrap = ikw == nkw
+        ikw = tl.where(wrap, 0, ikw)
+        ow = tl.where(wrap, ow0, ow)
+        tap = tl.where(wrap, tap - nkw * skw + skh * KW, tap)
+        ikh = tl.where(wrap, ikh + 1, ikh)
+        oh = tl.where(wrap, oh - doh, oh)
+        wrap = ikh == nkh
+        ikh = tl.where(wrap, 0, ikh)
+        oh = tl.where(wrap, oh0, oh)
+        tap = tl.where(wrap, kh0 * KW + kw0, tap)
+        co0 = tl.where(wrap, co0 + CK, co0)
+    gx_off = ((img.to(tl.int64) * C * H * W + hi * W + wi)[None, :, None, :] +
+              ((g * CPG + ci).to(tl.int64) * H * W)[:, None, :, None])
+    gx_part = gx_ptr + ks.to(tl.int64) * N * C * H * W
+    tl.store(gx_part + gx_off, acc, mask=x_ok)
+
+
+@triton.jit
+def _dw_step(acc, rowsum, dy, xv):
+    return acc + dy[:, None, :, None] * xv[None, :, None, :], rowsum + dy
 
 
 @triton.jit(do_not_specialize=_SIZES + (
-    'sgn', 'sgc', 'sgh', 'sgw', 'sxn', 'sxc', 'sxh', 'sxw', 'CHUNK',
-    'KEY_CO', 'KEY_CI', 'KEY_P'))
+    'sgn', 'sgc', 'sgh', 'sgw', 'sxn', 'sxc', 'sxh', 'sxw', 'ROWS'))
 def adder2d_grad_weight_kernel(gy_ptr, x_ptr, w_ptr, part_ptr, N, C, H, W,
                                COUT, HO, WO, CPG, COG, KH, KW, SH, SW, PH, PW,
                                DH, DW, sgn, sgc, sgh, sgw, sxn, sxc, sxh, sxw,
-                               CHUNK, KEY_CO, KEY_CI, KEY_P,
-                               IS_FP64: tl.constexpr, BLOCK_CO: tl.constexpr,
-                               BLOCK_CI: tl.constexpr, BLOCK_R: tl.constexpr):
-    pid_t = tl.program_id(0)  # (tap, ci tile, co tile)
+                               ROWS, IS_FP64: tl.constexpr,
+                               TM: tl.constexpr, TN: tl.constexpr,
+                               GM: tl.constexpr, GN: tl.constexpr,
+                               KC: tl.constexpr, SPLIT: tl.constexpr,
+                               STAGES: tl.constexpr):
+    """Weight gradient. Grid: (taps * ci tiles * co tiles, row chunks,
+    groups).
+
+    ``w_ptr``: the weight, contiguous. ``part_ptr``: (chunks, COUT, CPG, KH,
+    KW); chunk c sums output rows (n, ho) ``[c * ROWS, (c + 1) * ROWS)``.
+    KC must be 4.
+    """
+    pid_t = tl.program_id(0)
     chunk = tl.program_id(1)
     g = tl.program_id(2)
-    n_co = tl.cdiv(COG, BLOCK_CO)
-    n_ci = tl.cdiv(CPG, BLOCK_CI)
+    BCO: tl.constexpr = TM * GM
+    BCI: tl.constexpr = TN * GN
+    CK: tl.constexpr = KC * SPLIT
+    n_co = tl.cdiv(COG, BCO)
+    n_ci = tl.cdiv(CPG, BCI)
     co_t = pid_t % n_co
     ci_t = (pid_t // n_co) % n_ci
     tap = pid_t // (n_co * n_ci)
     kh = tap // KW
     kw = tap % KW
-    offs_co = co_t * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    offs_ci = ci_t * BLOCK_CI + tl.arange(0, BLOCK_CI)
-    co_ok = offs_co < COG
-    ci_ok = offs_ci < CPG
-    P = HO * WO
-    total = N * P
-    r_begin = chunk * CHUNK
-    r_end = tl.minimum(r_begin + CHUNK, total)
-    gy_ch = gy_ptr + ((g * COG + offs_co).to(tl.int64) * sgc)[:, None]
-    x_ch = x_ptr + ((g * CPG + offs_ci).to(tl.int64) * sxc)[None, :]
+    co = co_t * BCO + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
+    ci = ci_t * BCI + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    co_ok = co < COG
+    ci_ok = ci < CPG
+    gy_c = ((g * COG + co).to(tl.int64) * sgc)[:, :, None]
+    x_c = ((g * CPG + ci).to(tl.int64) * sxc)[:, :, None]
     dtype = tl.float64 if IS_FP64 else tl.float32
-    acc = tl.zeros((BLOCK_CO, BLOCK_CI), dtype=dtype)
-    rowsum = tl.zeros((BLOCK_CO, ), dtype=dtype)
-    for r0 in range(r_begin, r_end, BLOCK_R):
-        offs_r = r0 + tl.arange(0, BLOCK_R)
-        r_ok = offs_r < r_end
-        img = (offs_r // P).to(tl.int64)
-        pos = offs_r % P
-        ho = pos // WO
-        wo = pos % WO
-        hi = ho * SH - PH + kh * DH
-        wi = wo * SW - PW + kw * DW
-        x_ok = r_ok & (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
-        dy = tl.load(
-            gy_ch + (img * sgn + ho * sgh + wo * sgw)[None, :],
-            mask=co_ok[:, None] & r_ok[None, :],
-            other=0.0)  # (BLOCK_CO, BLOCK_R)
-        xv = tl.load(
-            x_ch + (img * sxn + hi * sxh + wi * sxw)[:, None],
-            mask=x_ok[:, None] & ci_ok[None, :],
-            other=0.0)  # (BLOCK_R, BLOCK_CI)
-        if IS_FP64:
-            acc += tl.sum(dy[:, :, None] * xv[None, :, :], axis=1)
-        else:
-            acc += tl.dot(dy, xv, input_precision='ieee')
-        rowsum += tl.sum(dy, axis=1)
-    # W[g*COG+co, ci, kh, kw] of this tile (the weight is contiguous)
-    w_offs = ((g * COG + offs_co).to(tl.int64) * (CPG * KH * KW))[:, None] + (
-        offs_ci * (KH * KW) + kh * KW + kw)[None, :]
-    tile_ok = co_ok[:, None] & ci_ok[None, :]
-    wv = tl.load(w_ptr + w_offs, mask=tile_ok, other=0.0)
-    part = acc - wv * rowsum[:, None]
-    p_offs = chunk.to(tl.int64) * (COUT * CPG * KH * KW) + w_offs
-    tl.store(part_ptr + p_offs, part, mask=tile_ok)
+    acc = tl.zeros((TM, TN, GM, GN), dtype=dtype)
+    rowsum = tl.zeros((TM, GM), dtype=dtype)
+    # trips: (output row (n, ho), column chunk), column chunk fastest
+    r0 = chunk * ROWS
+    r1 = tl.minimum(r0 + ROWS, N * HO)
+    trips = tl.maximum(r1 - r0, 0) * tl.cdiv(WO, CK)
+    n = r0 // HO
+    ho = r0 - n * HO
+    wo0 = 0
+    kk = tl.arange(0, KC)
+    w_shift = kw * DW - PW
+    h_shift = kh * DH - PH
+    for _ in tl.range(0, trips, num_stages=STAGES):
+        hi = ho * SH + h_shift
+        row_ok = (hi >= 0) & (hi < H)
+        gy_row = n.to(tl.int64) * sgn + ho * sgh
+        x_row = n.to(tl.int64) * sxn + hi * sxh
+        for half in tl.static_range(SPLIT):
+            wo = wo0 + half * KC + kk
+            wo_ok = wo < WO
+            wi = wo * SW + w_shift
+            wi_ok = wo_ok & (wi.to(tl.uint32) < W) & row_ok
+            dy = tl.load(gy_ptr + gy_c + gy_row + (wo * sgw)[None, None, :],
+                         mask=co_ok[:, :, None] & wo_ok[None, None, :],
+                         other=0.0)  # (TM, GM, KC)
+            xv = tl.load(x_ptr + x_c + x_row + (wi * sxw)[None, None, :],
+                         mask=ci_ok[:, :, None] & wi_ok[None, None, :],
+                         other=0.0)  # (TN, GN, KC)
+            d0, d1, d2, d3 = _split4(dy, TM, GM)
+            x0, x1, x2, x3 = _split4(xv, TN, GN)
+            acc, rowsum = _dw_step(acc, rowsum, d0, x0)
+            acc, rowsum = _dw_step(acc, rowsum, d1, x1)
+            acc, rowsum = _dw_step(acc, rowsum, d2, x2)
+            acc, rowsum = _dw_step(acc, rowsum, d3, x3)
+        wo0 += CK
+        wrap = wo0 >= WO
+        wo0 = tl.where(wrap, 0, wo0)
+        ho = tl.where(wrap, ho + 1, ho)
+        wrap = ho == HO
+        ho = tl.where(wrap, 0, ho)
+        n = tl.where(wrap, n + 1, n)
+    # W[g*COG+co, ci, kh, kw] of this tile (32-bit offsets: a weight has
+    # far fewer than 2**31 elements)
+    w_off = (((g * COG + co) * (CPG * KH * KW))[:, None, :, None] +
+             (ci * (KH * KW) + tap)[None, :, None, :])
+    ok = co_ok[:, None, :, None] & ci_ok[None, :, None, :]
+    wv = tl.load(w_ptr + w_off, mask=ok, other=0.0)
+    part = acc - wv * rowsum[:, None, :, None]
+    tl.store(part_ptr + chunk.to(tl.int64) * (COUT * CPG * KH * KW) + w_off,
+             part, mask=ok)
