@@ -17,7 +17,7 @@ Example:
     python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
         student.pth --out r.json
     python tools/test.py configs/ann/ann_resnet20_1xb64-15e_digits.py \\
-        r20_int8.pth
+        r20_int8.safetensors
 """
 import argparse
 import json
