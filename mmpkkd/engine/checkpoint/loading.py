@@ -147,7 +147,8 @@ def safe_torch_load(filename: Union[str, IO[bytes]],
             'that can be unpickled. Re-download it or resume from an earlier '
             'epoch_*.pth.') from err
     except RuntimeError as err:
-        if 'CUDA' in str(err) or 'device' in str(err):
+        text = str(err).lower()
+        if 'cuda' in text or 'device' in text:
             raise CheckpointError(
                 f'Checkpoint {name!r} cannot be mapped to {map_location!r} '
                 f'on this machine: {str(err).splitlines()[0]} Load it with '

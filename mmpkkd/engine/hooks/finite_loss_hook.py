@@ -131,7 +131,7 @@ class FiniteLossHook(Hook):
         if bad:
             more = f' and {len(bad) - 1} more' if len(bad) > 1 else ''
             raise DivergenceError(
-                f'training diverged: weight {bad[0]}{more} is NaN or '
+                f'training diverged: {bad[0]}{more} of the model is NaN or '
                 f'infinite after iteration {runner.iter}; the checkpoint '
                 'was not written. Likely fixes: a lower learning rate '
                 '(optim_wrapper.optimizer.lr), bfloat16 or no --amp instead '

@@ -42,7 +42,10 @@ def set_rng_state(state: RNGState) -> None:
     # tensors to the GPU; the setters want CPU ByteTensors
     torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+        # a run saved on more GPUs than this machine has: the first ones
+        for device, cuda_state in enumerate(
+                state['cuda'][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), device)
 
 
 def same_rng_state(a: RNGState, b: RNGState) -> bool:
