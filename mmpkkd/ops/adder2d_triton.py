@@ -73,7 +73,7 @@ GRAD_WEIGHT_CONFIGS = {
 }
 # float64: smaller register blocks (a double takes two registers)
 _F64 = dict(TM=4, TN=4, GM=8, GN=16, KC=4, SPLIT=1, STAGES=3, num_warps=4)
-FP64_CONFIGS = {'fwd': dict(_F64), 'dx': dict(_F64), 'dw': dict(_F64)}
+FP64_CONFIGS = {'fwd': dict(_F64), 'dx': dict(_F64, TN=2), 'dw': dict(_F64)}
 # reduction elements per trip: the EVEN_* flags need multiples of this
 CHUNK = 8
 
@@ -113,11 +113,13 @@ def shipped_configs() -> List[Tuple[str, str, Dict]]:
     out = []
     for name, cfg in FWD_CONFIGS.items():
         for even in ((True, ) if name == '32x256' else (True, False)):
-            out.append(('fwd', name, dict(cfg, EVEN_C=even, IS_FP64=False,
-                                          HAS_BIAS=True)))
+            out.append(('fwd', name + ('' if even else ' masked'),
+                        dict(cfg, EVEN_C=even, IS_FP64=False,
+                             HAS_BIAS=True)))
     for name, cfg in GRAD_INPUT_CONFIGS.items():
         for even in (True, False):
-            out.append(('dx', name, dict(cfg, EVEN_K=even, IS_FP64=False)))
+            out.append(('dx', name + ('' if even else ' masked'),
+                        dict(cfg, EVEN_K=even, IS_FP64=False)))
     for name, cfg in GRAD_WEIGHT_CONFIGS.items():
         out.append(('dw', name, dict(cfg, IS_FP64=False)))
     out.append(('fwd', 'fp64', dict(FP64_CONFIGS['fwd'], EVEN_C=False,
