@@ -2,9 +2,9 @@
 
 The extension is compiled against the installed torch, so install with
 ``pip install --no-build-isolation -e .`` (an isolated build environment would
-fetch a different torch). The CUDA kernels are built when a CUDA toolkit is
-found and torch is a CUDA build, or when ``FORCE_CUDA=1`` (``MMPKKD_WITH_CUDA=0``
-builds the CPU kernels only); set
+fetch a different torch). The CUDA C++ kernels are built only when
+requested with ``MMPKKD_WITH_CUDA=1`` (or ``FORCE_CUDA=1``); by default only the
+CPU kernels are built, since GPUs run the Triton kernels (docs/gpu.md); set
 ``MMPKKD_WITH_OPS=0`` to skip the native op entirely (the pure-PyTorch
 fallback is then used, with a warning). ``TORCH_CUDA_ARCH_LIST`` defaults to
 ``8.0;9.0+PTX`` (A100, H100, plus PTX that newer GPUs JIT-compile) so a
@@ -39,13 +39,20 @@ def read_requirements(name: str) -> list:
 
 
 def want_cuda() -> bool:
+    """Build the CUDA C++ kernels? Opt-in: they are an alternative to the
+    default Triton kernels, and compiling them takes minutes."""
     import torch
     from torch.utils.cpp_extension import CUDA_HOME
-    if os.getenv('MMPKKD_WITH_CUDA', '1') == '0':
-        return False
     if os.getenv('FORCE_CUDA', '0') == '1':
         return True
-    return CUDA_HOME is not None and torch.version.cuda is not None
+    if os.getenv('MMPKKD_WITH_CUDA', '0') != '1':
+        return False
+    if CUDA_HOME is None or torch.version.cuda is None:
+        missing = ('no CUDA toolkit was found (set CUDA_HOME)'
+                   if CUDA_HOME is None else 'torch is not a CUDA build')
+        raise RuntimeError('MMPKKD_WITH_CUDA=1 asks for the CUDA C++ '
+                           f'kernels, but {missing}')
+    return True
 
 
 def make_extensions() -> tuple:

@@ -6,13 +6,17 @@ Two GPU backends compute the same op:
   :mod:`mmpkkd.ops.adder2d_triton` (autotuned, visible to
   ``torch.compile``);
 * ``'cuda'`` -- the hand-written CUDA C++ kernels of ``mmpkkd._ext``
-  (``torch.ops.mmpkkd.adder2d_cuda``), when the extension was built with
-  CUDA.
+  (``torch.ops.mmpkkd.adder2d_cuda``), built only on request
+  (``MMPKKD_WITH_CUDA=1``). They predate the register-blocked Triton
+  kernels and are kept as an independent second implementation to check
+  the Triton kernels against on a GPU (docs/gpu.md).
 
 Choose with the environment variable ``MMPKKD_CUDA_BACKEND=triton|cuda``
-(read at import) or :func:`set_cuda_backend` at run time. When the chosen
-backend is unavailable the other one is used, and when neither is, the
-pure-PyTorch reference serves CUDA tensors (with a warning). This module
+(read at import) or :func:`set_cuda_backend` at run time. Asking for
+``'cuda'`` when the extension has no CUDA kernels is an error (raised by
+:func:`set_cuda_backend`, or at the first CUDA call for the environment
+variable), naming the build command. When Triton is missing, the CUDA C++
+kernels serve if built, else the pure-PyTorch reference (with a warning). This module
 registers the CUDA kernel of ``mmpkkd::adder2d`` and
 ``mmpkkd::adder2d_backward`` that follows the choice.
 """
@@ -67,21 +71,32 @@ def set_cuda_backend(name: str) -> None:
     global _requested
     _check(name)
     if name not in cuda_backends_available():
-        hint = ('install triton (it comes with CUDA builds of torch)'
-                if name == 'triton' else
-                'rebuild mmpkkd._ext with a CUDA toolkit visible: '
-                '`FORCE_CUDA=1 pip install --no-build-isolation -e .`')
-        raise ValueError(f'adder2d CUDA backend {name!r} is not available '
-                         f'here; {hint}')
+        raise ValueError(_unavailable(name))
     _requested = name
+
+
+def _unavailable(name: str) -> str:
+    hint = ('install triton (it comes with CUDA builds of torch)'
+            if name == 'triton' else
+            'mmpkkd._ext was built without its CUDA C++ kernels (they are '
+            'opt-in); rebuild with a CUDA toolkit visible: '
+            '`MMPKKD_WITH_CUDA=1 pip install --no-build-isolation -e .`')
+    return f'adder2d CUDA backend {name!r} is not available here; {hint}'
 
 
 def get_cuda_backend() -> str:
     """The backend adder2d uses on CUDA tensors ('triton' or 'cuda'), or
-    'reference' when neither is available."""
+    'reference' when neither is available.
+
+    Raises:
+        ValueError: if ``'cuda'`` was asked for (``MMPKKD_CUDA_BACKEND``)
+            and the extension has no CUDA kernels.
+    """
     available = cuda_backends_available()
     if _requested in available:
         return _requested
+    if _requested == 'cuda':
+        raise ValueError(_unavailable('cuda') + f' (or unset {ENV_VAR})')
     return available[0] if available else 'reference'
 
 
