@@ -11,7 +11,8 @@ import os.path as osp
 import re
 import subprocess
 import sys
-from typing import Dict, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, Tuple
 
 import pytest
 import torch
@@ -490,3 +491,194 @@ def test_overwrite_starts_again_quietly_with_progress(tmp_path):
     assert 'FileClient' not in log and 'HardDiskBackend' not in log
     if not torch.cuda.is_available():
         assert 'GPU number' not in log and 'processes: 1 (CPU)' in log
+
+
+# ----------------------------------------------- data, configs, devices
+
+
+@contextmanager
+def saved_as_on(device: str) -> Iterator[None]:
+    """``torch.save`` records CPU tensors as being on ``device``, as a
+    checkpoint saved there records them."""
+    registry = torch.serialization._package_registry
+    entry = (0, lambda storage: device
+             if storage.device.type == 'cpu' else None, lambda obj, loc: None)
+    registry.insert(0, entry)
+    try:
+        yield
+    finally:
+        registry.remove(entry)
+
+
+def one_error_line(proc: subprocess.CompletedProcess, tool: str) -> str:
+    """The tool's single ``<tool>: error:`` line."""
+    errors = [line for line in proc.stderr.splitlines()
+              if line.startswith(f'{tool}: error: ')]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]
+
+
+def test_truncated_fashion_mnist_file_is_named(guard):
+    from conftest import write_fashion_mnist
+    root = write_fashion_mnist(str(guard / 'fmnist'))
+    images = osp.join(root, 'train-images-idx3-ubyte')
+    with open(images, 'r+b') as f:
+        f.truncate(osp.getsize(images) - 100)
+    guard.freeze()
+    proc = run('tools/train.py',
+               'configs/cnn/cnn_resnet20_1xb128-15e_fashionmnist.py',
+               '--work-dir', str(guard / 'w'), '--cfg-options',
+               f'train_dataloader.dataset.dataset.data_root={root}',
+               f'val_dataloader.dataset.data_root={root}')
+    assert_refused(proc, 1)
+    line = one_error_line(proc, 'train.py')
+    assert f'{images} is truncated' in line, line
+    assert 'prepare_fashion_mnist.py' in line
+    guard.freeze()  # the run's log folder; no checkpoint
+    assert not any(n.endswith('.pth') for n in os.listdir(guard / 'w'))
+
+
+def test_truncated_cifar_batch_is_named(guard):
+    from conftest import write_cifar
+    root = write_cifar(str(guard / 'cifar'), 10)
+    batch = osp.join(root, 'cifar-10-batches-py', 'data_batch_1')
+    with open(batch, 'r+b') as f:
+        f.truncate(osp.getsize(batch) // 2)
+    guard.freeze()
+    proc = run('tools/train.py',
+               'configs/cnn/cnn_resnet20_1xb256-400e_cifar10.py',
+               '--work-dir', str(guard / 'w'), '--cfg-options',
+               f'train_dataloader.dataset.data_root={root}',
+               'train_dataloader.dataset.verify_md5=False',
+               f'val_dataloader.dataset.data_root={root}',
+               'val_dataloader.dataset.verify_md5=False')
+    assert_refused(proc, 1)
+    line = one_error_line(proc, 'train.py')
+    assert f'{batch} is truncated or corrupt' in line, line
+    guard.freeze()
+
+
+def test_distill_layer_of_one_network_only(guard):
+    proc = run('tools/train.py', PKKD, '--work-dir', str(guard / 'w'),
+               '--cfg-options', 'model.teacher.backbone.depth=32',
+               'model.distill_layers=[backbone.layer3.4.conv1]')
+    assert_refused(proc, 1)
+    line = one_error_line(proc, 'train.py')
+    assert ("'backbone.layer3.4.conv1' is a layer of the teacher but not "
+            'of the student') in line, line
+    assert "dict(student='...', teacher='...')" in line
+    guard.freeze()
+
+
+def test_cfg_option_of_the_wrong_type(guard):
+    proc = run('tools/train.py', ANN, '--work-dir', str(guard / 'w'),
+               '--cfg-options', 'train_cfg.max_epochs=abc')
+    out = assert_refused(proc, 2, "train_cfg.max_epochs='abc'",
+                         'a number is expected, not text', 'has 15')
+    assert 'System environment' not in out  # refused before the runner
+
+
+@pytest.mark.parametrize('option, value, expected', [
+    ('optim_wrapper.optimizer.lr', 'fast', 'a number is expected'),
+    ('randomness.deterministic', 1, 'True or False is expected'),
+    ('model.backbone', 'resnet', 'it is a section of the config'),
+    ('train_cfg.max_epochs', [1, 2], 'a number is expected'),
+    ('optim_wrapper.optimizer.lr', 1, None),  # an int for a float is fine
+    ('load_from', 'x.pth', None),  # None in the config: anything goes
+    ('model.backbone.conv_cfg', None, None),  # None switches a part off
+    ('test_dataloader.dataset.indices', 30, None),
+])
+def test_cfg_option_types(option, value, expected):
+    from mmpkkd.utils import UserError, read_config
+    if expected is None:
+        read_config(osp.join(REPO, ANN), {option: value})
+        return
+    with pytest.raises(UserError, match=expected) as err:
+        read_config(osp.join(REPO, ANN), {option: value})
+    assert err.value.exit_code == 2
+
+
+def test_gpu_checkpoint_is_tested_on_the_cpu(guard, files):
+    """A checkpoint whose tensors were saved on cuda:0 evaluates on a
+    machine without a GPU (and on one with: mapped to the CPU first)."""
+    state = torch.load(files['ann'], weights_only=False)
+    gpu = guard / 'gpu.pth'
+    with saved_as_on('cuda:0'):
+        torch.save(state, str(gpu))
+    guard.freeze()
+    proc = run('tools/test.py', ANN, str(gpu), '--work-dir',
+               str(guard / 't'), '--cfg-options',
+               'test_dataloader.dataset.indices=30')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
+    guard.freeze()
+
+
+# ----------------------------------------------------- remote checkpoints
+
+
+def test_url_checkpoint_payload_runs_in_no_tool(guard, files):
+    """A pickle payload cached under a URL's file name: tools/test.py,
+    load_from of tools/train.py and extract_student.py refuse it."""
+    url = 'https://example.invalid/models/ann_r20-0123abcd.pth'
+    cache = guard / 'torch' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    marker = guard / 'ran'
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}', ))
+
+    torch.save({'state_dict': {}, 'x': Payload()},
+               str(cache / 'ann_r20-0123abcd.pth'))
+    guard.freeze()
+    env = {'TORCH_HOME': str(guard / 'torch')}
+    proc = run('tools/test.py', ANN, url, '--work-dir', str(guard / 't'),
+               env=env)
+    assert 'Refused to load' in one_error_line(proc, 'test.py')
+    assert proc.returncode == 1
+    proc = run('tools/model_converters/extract_student.py', url,
+               str(guard / 'student.pth'), env=env)
+    assert 'Refused to load' in one_error_line(proc,
+                                               'extract_student.py')
+    proc = run('tools/train.py', ANN, '--work-dir', str(guard / 'w'),
+               '--cfg-options', f'load_from={url}', env=env)
+    assert 'Refused to load' in one_error_line(proc, 'train.py')
+    assert proc.returncode == 1
+    assert not marker.exists()
+    guard.freeze()  # train.py made its work dir; nothing else
+
+
+def test_url_checkpoint_in_the_cache_is_tested(guard, files):
+    url = 'https://example.invalid/models/ann_r20-0123abcd.pth'
+    cache = guard / 'torch' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    with open(files['ann'], 'rb') as src:
+        (cache / 'ann_r20-0123abcd.pth').write_bytes(src.read())
+    guard.freeze()
+    proc = run('tools/test.py', ANN, url, '--work-dir', str(guard / 't'),
+               '--cfg-options', 'test_dataloader.dataset.indices=30',
+               env={'TORCH_HOME': str(guard / 'torch')})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
+    guard.freeze()
+
+
+# ------------------------------------------------------------- divergence
+
+
+def test_diverging_training_stops_with_status_1(guard):
+    """PKKD on digits at lr 1e5: its losses turn NaN at iteration 5; the
+    run stops there, says why, and writes no checkpoint."""
+    work = guard / 'w'
+    proc = run('tools/train.py', PKKD, '--work-dir', str(work),
+               '--cfg-options', 'optim_wrapper.optimizer.lr=100000.0',
+               'train_dataloader.dataset.indices=640',
+               'val_dataloader.dataset.indices=60')
+    assert_refused(proc, 1)
+    line = one_error_line(proc, 'train.py')
+    assert re.search(r'training diverged: .*loss\w* = nan at iteration \d',
+                     line), line
+    assert 'learning rate' in line
+    assert not [n for n in os.listdir(work) if n.endswith('.pth')]
+    guard.freeze()
