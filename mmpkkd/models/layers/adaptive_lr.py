@@ -145,17 +145,22 @@ def rescale_adder_grads(params: Union[nn.Module, Iterable[torch.Tensor]],
                 'optimizer step. Apply the adaptive learning rate once: use '
                 'AdderOptimWrapper/AmpAdderOptimWrapper or call '
                 'rescale_adder_grads() yourself, not both.')
-    count = 0
-    for w, norm in zip(weights, _grad_norms(weights)):
+    # one multi-tensor pass over all adder gradients: their norms
+    # (torch._foreach_norm), the scales eta * sqrt(numel) / norm, the product
+    rescaled = [(w, norm) for w, norm in zip(weights, _grad_norms(weights))
+                if w.param.grad is not None]
+    if rescaled:
+        scales = [norm for _, norm in rescaled]  # fresh tensors, ours
+        torch._foreach_clamp_min_(scales, 1e-12)
+        torch._foreach_reciprocal_(scales)
+        torch._foreach_mul_(scales, [w.layer.eta * math.sqrt(w.numel)
+                                     for w, _ in rescaled])
+        torch._foreach_mul_([w.param.grad for w, _ in rescaled], scales)
+    for w, _ in rescaled:
         grad = w.param.grad
-        if grad is None:
-            continue
-        target = w.layer.eta * math.sqrt(w.numel)
-        grad.mul_(target / norm.clamp(min=1e-12))
         _RESCALED[w.layer] = (weakref.ref(grad), grad._version)
         _PENDING[w.layer] = weakref.ref(grad)
-        count += 1
-    return count
+    return len(rescaled)
 
 
 def _is_unchanged_since_rescaled(w: AdderWeight) -> bool:
@@ -167,20 +172,28 @@ def _is_unchanged_since_rescaled(w: AdderWeight) -> bool:
 def _grad_norms(weights: List[AdderWeight]) -> List[torch.Tensor]:
     """The L2 norm of each whole filter gradient (0 where None).
 
-    A gradient FSDP shards over a process group has its squared norm summed
-    over the group, in one all-reduce per group, on every rank alike (also
-    where this rank's shard is empty or its grad None)."""
-    norms: List[Optional[torch.Tensor]] = []
+    Unsharded gradients get theirs from ``torch._foreach_norm``, one
+    multi-tensor call per (device, dtype). A gradient FSDP shards over a
+    process group has its squared norm summed over the group, in one
+    all-reduce per group, on every rank alike (also where this rank's shard
+    is empty or its grad None)."""
+    norms: List[Optional[torch.Tensor]] = [None] * len(weights)
+    local = {}  # (device, dtype) -> [(index, grad)]
     sharded = {}  # group -> [(index, squared local norm)]
     for i, w in enumerate(weights):
         grad = w.param.grad
         if w.group is None:
-            norms.append(None if grad is None else grad.norm(p=2))
+            if grad is not None:
+                local.setdefault((grad.device, grad.dtype), []).append(
+                    (i, grad))
             continue
-        norms.append(None)
         sq = (grad.detach().float().square().sum() if grad is not None
               and grad.numel() else torch.zeros((), device=w.param.device))
         sharded.setdefault(w.group, []).append((i, sq))
+    for items in local.values():
+        found = torch._foreach_norm([grad.detach() for _, grad in items], 2)
+        for (i, _), norm in zip(items, found):
+            norms[i] = norm
     for group, items in sharded.items():
         total = torch.stack([sq for _, sq in items])
         dist.all_reduce(total, group=group)
