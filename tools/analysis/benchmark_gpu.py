@@ -4,8 +4,8 @@ For each layer shape (:mod:`mmpkkd.analysis.benchmark.layer_shapes`: the
 ResNet-20 CIFAR and ResNet-50 ImageNet layers) it times, in one run and side
 by side, forward and forward + backward (input and weight gradients):
 
-* ``triton``    -- the Triton kernels (autotuned; the first call of a shape
-  class tunes, then is excluded from the timing by the warm-up),
+* ``triton``    -- the Triton kernels (tile chosen by a fixed rule on the
+  layer shape; the first call compiles, and is excluded by the warm-up),
 * ``cuda``      -- the CUDA C++ kernels of ``mmpkkd._ext``,
 * ``conv``      -- cuDNN ``F.conv2d`` in full float32 (TF32 off),
 * ``conv-tf32`` -- cuDNN ``F.conv2d`` with TF32 allowed (torch's default
@@ -24,9 +24,9 @@ since one adder-MAC ``acc += |x - w|`` costs two FP32 instructions on
 NVIDIA GPUs (a subtract, then an add with the absolute value folded in as
 an operand modifier) where a multiply-accumulate costs one FMA; the input
 gradient costs more (subtract, clamp, FMA), so forward + backward cannot
-reach it. Each Triton result is checked against the CUDA C++ backend
-(relative max error) so a tile configuration picked by autotuning that
-computes something else would show.
+reach it. Each Triton result is checked against the CUDA C++ backend when
+that is built (relative max error), so a tile configuration that computes
+something else would show.
 
 Examples::
 
@@ -133,7 +133,7 @@ def benchmark(shapes: List[LayerShape], impls: List[str], cap_gb: float,
         for mode in MODES:
             for name in run:
                 fn = one_run(make_impl(name), shape, mode)
-                fn()  # autotuning / cuDNN algorithm choice
+                fn()  # compilation / cuDNN algorithm choice
                 torch.cuda.synchronize()
                 rec['ms'][f'{name}.{mode}'] = do_bench(
                     fn, warmup=warmup_ms, rep=rep_ms, return_mode='median')

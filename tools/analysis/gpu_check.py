@@ -98,11 +98,6 @@ def commands(out: str) -> Dict[str, List[List[str]]]:
 
 def step_env(name: str) -> Dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED='1')
-    if name in ('tests', 'sanitizer'):
-        # one fixed tile configuration: autotuning every small test shape
-        # would spend minutes benchmarking (the benchmark step autotunes
-        # and checks the chosen configurations against the CUDA C++ ones)
-        env['MMPKKD_TRITON_AUTOTUNE'] = '0'
     if name == 'sanitizer':
         env['PYTORCH_NO_CUDA_MEMORY_CACHING'] = '1'  # exact allocations
     if name == 'cpu_tests':
