@@ -1,9 +1,9 @@
 # CNN ResNet-20 on Fashion-MNIST, 1 GPU or CPU x 128 images, 15 epochs:
 # 28x28 grey images, one input channel. Trains on the first 50,000 training
 # images and validates on the last 10,000; the official test split is for
-# tools/test.py only (docs/fashion_mnist.md).
+# tools/test.py only (docs/user_guides/dataset_prepare.md).
 # Measured: not trained here at this budget; at a small budget (2,560
-# images, 4 epochs) see docs/fashion_mnist.md#results.
+# images, 4 epochs) see docs/results/fashion_mnist.md.
 _base_ = [
     '../_base_/models/cifar_resnet20.py',
     '../_base_/datasets/fashion_mnist.py',

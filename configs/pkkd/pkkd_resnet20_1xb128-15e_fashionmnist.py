@@ -2,9 +2,9 @@
 # ResNet-20 student and its CNN twin as teacher (one input channel), both
 # trained from scratch together. Trains on the first 50,000 training images
 # and validates on the last 10,000; the official test split is for
-# tools/test.py only (docs/fashion_mnist.md).
+# tools/test.py only (docs/user_guides/dataset_prepare.md).
 # Measured: not trained here at this budget; at a small budget (2,560 images,
-# 4 epochs) see docs/fashion_mnist.md#results.
+# 4 epochs) see docs/results/fashion_mnist.md.
 # Distillation settings (teacher head LinearClsHead, T = 4, alpha = beta =
 # 0.1, sigma 'auto') chosen on the val split: no single change in the
 # one-factor-at-a-time sweep configs/sweeps/pkkd_fashionmnist_oat.yaml

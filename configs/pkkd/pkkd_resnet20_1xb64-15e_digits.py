@@ -8,7 +8,7 @@
 # the one-factor-at-a-time sweep on the digits val split
 # (configs/sweeps/pkkd_digits_oat.yaml, 3 seeds: no setting better by more
 # than one val image; alpha 0.5 and 1 lower;
-# docs/fashion_mnist.md#digits-val-split).
+# docs/results/digits.md).
 _base_ = [
     '../_base_/models/pkkd_cifar_resnet20.py',
     '../_base_/datasets/digits.py',

@@ -1,4 +1,4 @@
-"""Int8 inference of adder networks on the CPU (see docs/int8.md)."""
+"""Int8 inference of adder networks on the CPU (see docs/user_guides/int8.md)."""
 from .budget import AllocationBudget, AllocationError
 from .calibration import DEFAULT_CLIP_LEVELS, choose_clip, collect_stats
 from .int8_adder import Grid, Int8Adder2d, fold_batchnorm, shared_grid

@@ -309,7 +309,8 @@ def test_resume_continues_exactly(tiny_root, tmp_path):
 
 
 def test_docs_name_existing_configs_and_tools():
-    with open(osp.join(REPO, 'docs', 'fashion_mnist.md')) as f:
+    with open(osp.join(REPO, 'docs', 'user_guides',
+                       'training_and_testing.md')) as f:
         text = f.read()
     names = set(re.findall(r'(?:configs|tools)/[\w/.-]+\.(?:py|yaml)', text))
     assert set(CONFIGS.values()) <= names

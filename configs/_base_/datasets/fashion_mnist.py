@@ -1,7 +1,7 @@
 # Fashion-MNIST (Zalando): 28x28 grey images of 10 kinds of clothing, read
 # by mmpretrain's FashionMNIST from the unpacked IDX files in `data_root`
 # (prepare them once: python tools/dataset_converters/prepare_fashion_mnist.py
-# -- see docs/fashion_mnist.md).
+# -- see docs/user_guides/dataset_prepare.md).
 # Splits, for choosing hyper-parameters without the test images:
 #   train: the official training file's first 50,000 images (`indices`)
 #   val:   its last 10,000 images (validation during training)
