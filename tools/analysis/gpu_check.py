@@ -1,7 +1,9 @@
 """Run every GPU-only check of mmpkkd and write one markdown report.
 
-One command for a machine with an NVIDIA GPU (after ``pip install
---no-build-isolation -e .`` built the extension with CUDA)::
+One command for a machine with an NVIDIA GPU (after ``MMPKKD_WITH_CUDA=1
+pip install --no-build-isolation -e .`` built the extension with its CUDA
+C++ kernels, which the Triton kernels are compared with; without them those
+comparisons are skipped)::
 
     python tools/analysis/gpu_check.py --out work_dirs/gpu_check
 
@@ -10,7 +12,8 @@ timed-out step is reported and the next one still runs):
 
 1. ``tests``     -- the op tests on the GPU: both backends (Triton, CUDA
    C++) against the float64 reference, each other, torch's precision APIs,
-   streams, opcheck and ``torch.compile`` (tests/test_ops/test_adder2d*.py);
+   streams, opcheck and ``torch.compile`` (tests/test_ops/test_adder2d*.py),
+   and the static sm_90 machine-code check (tests/test_ops/test_triton_sass.py);
 2. ``sanitizer`` -- ``compute-sanitizer`` memcheck and racecheck on a small
    forward + backward of both backends (see :func:`sanitizer_case`);
 3. ``benchmark`` -- ``tools/analysis/benchmark_gpu.py``: Triton vs CUDA C++
@@ -68,7 +71,9 @@ def sanitizer_case() -> None:
 
 def commands(out: str) -> Dict[str, List[List[str]]]:
     py = sys.executable
-    tests = ['tests/test_ops/test_adder2d.py', 'tests/test_ops/test_adder2d_triton.py']
+    tests = ['tests/test_ops/test_adder2d.py',
+             'tests/test_ops/test_adder2d_triton.py',
+             'tests/test_ops/test_triton_sass.py']
     sanitizer = [
         'compute-sanitizer', '--error-exitcode', '1',
         '--target-processes', 'all'
