@@ -51,7 +51,8 @@ def interpreting() -> bool:
 
 
 # Tile configurations, named by their (rows x columns) output tile. Every
-# one gives each thread an 8 x 8 (float32; dX 8 x 4) block of outputs;
+# one gives each thread an 8 x 8 block of outputs (8 x 4 for dX and the
+# 64x64 dW, 4 x 8 for the 16x256 forward);
 # tools and tests compile each of them for sm_90 and check its machine code
 # (mmpkkd/ops/sass_check.py, tests/test_ops/test_triton_sass.py). KC * SPLIT
 # reduction elements per trip of the pipelined loop, STAGES trips in flight.
@@ -60,9 +61,14 @@ FWD_CONFIGS = {
     '64x128': dict(_F32, GM=8, GN=16, num_warps=4),
     '128x64': dict(_F32, GM=16, GN=8, num_warps=4),
     '128x128': dict(_F32, GM=16, GN=16, num_warps=8),
-    # needs EVEN_C (a channel mask would push it past the targets)
+    # these two need EVEN_C (a channel mask would push them past the
+    # targets); 16x256: 4 x 8 blocks, 16 channels per trip
     '32x256': dict(_F32, GM=4, GN=32, num_warps=4),
+    '16x256': dict(_F32, TM=4, SPLIT=4, GM=4, GN=32, num_warps=4),
 }
+# configurations without a variant for channel counts that are not a
+# multiple of their KC * SPLIT
+EVEN_ONLY = ('32x256', '16x256')
 GRAD_INPUT_CONFIGS = {
     '64x64': dict(_F32, TN=4, GM=8, GN=16, num_warps=4),
     '128x32': dict(_F32, TN=4, GM=16, GN=8, num_warps=4),
@@ -74,17 +80,21 @@ GRAD_WEIGHT_CONFIGS = {
 # float64: smaller register blocks (a double takes two registers)
 _F64 = dict(TM=4, TN=4, GM=8, GN=16, KC=4, SPLIT=1, STAGES=3, num_warps=4)
 FP64_CONFIGS = {'fwd': dict(_F64), 'dx': dict(_F64, TN=2), 'dw': dict(_F64)}
-# reduction elements per trip: the EVEN_* flags need multiples of this
-CHUNK = 8
 
 
-def fwd_config(cog: int, positions: int, even_c: bool,
+def _chunk(cfg: Dict) -> int:
+    """Reduction elements per trip (the EVEN_* flags need multiples)."""
+    return cfg['KC'] * cfg['SPLIT']
+
+
+def fwd_config(cog: int, cpg: int, positions: int,
                fp64: bool = False) -> Dict:
     """The forward's tile for a layer (a fixed rule, not autotuned)."""
     if fp64:
         return FP64_CONFIGS['fwd']
-    if cog <= 32 and even_c:
-        return FWD_CONFIGS['32x256']
+    for name, most in (('16x256', 16), ('32x256', 32)):
+        if cog <= most and cpg % _chunk(FWD_CONFIGS[name]) == 0:
+            return FWD_CONFIGS[name]
     if cog <= 64:
         return FWD_CONFIGS['64x128']
     if positions >= 8192:
@@ -112,7 +122,7 @@ def shipped_configs() -> List[Tuple[str, str, Dict]]:
     code check compiles."""
     out = []
     for name, cfg in FWD_CONFIGS.items():
-        for even in ((True, ) if name == '32x256' else (True, False)):
+        for even in ((True, ) if name in EVEN_ONLY else (True, False)):
             out.append(('fwd', name + ('' if even else ' masked'),
                         dict(cfg, EVEN_C=even, IS_FP64=False,
                              HAS_BIAS=True)))
@@ -175,7 +185,7 @@ if triton is not None:
     from ._library import _make_backward, _setup_context
 
     def _meta(cfg: Dict) -> Dict:
-        return dict(cfg)
+        return dict(cfg)  # (the launch must not share the module's dict)
 
     def _sizes(geo) -> Tuple:
         kh, kw = geo.kernel
@@ -186,8 +196,8 @@ if triton is not None:
     def _forward(input: torch.Tensor, weight: torch.Tensor,
                  bias: Optional[torch.Tensor], geo) -> torch.Tensor:
         n, g, cog, cpg = geo.batch, geo.groups, geo.cog, geo.cpg
-        out = input.new_empty(
-            (n, geo.out_channels, geo.out_height, geo.out_width))
+        shape = (n, geo.out_channels, geo.out_height, geo.out_width)
+        out = input.new_empty(shape)
         if out.numel() == 0:
             return out
         if cpg == 0:  # no input channels: every sum is empty
@@ -197,20 +207,21 @@ if triton is not None:
         weight = weight.contiguous()  # (a no-op for a parameter)
         positions = n * geo.out_height * geo.out_width
         fp64 = input.dtype == torch.float64
-        even = cpg % CHUNK == 0
-        cfg = fwd_config(cog, positions, even, fp64)
+        cfg = fwd_config(cog, cpg, positions, fp64)
+        even = cpg % _chunk(cfg) == 0 and not fp64
         tiles = (_cdiv(positions, cfg['TN'] * cfg['GN']),
                  _cdiv(cog, cfg['TM'] * cfg['GM']))
         trips = _cdiv(cpg, cfg['KC'] * cfg['SPLIT']) * kh * kw
         split = _splits(tiles[0] * tiles[1] * g, trips, MIN_TRIPS,
                         MAX_SPLITS, input.device)
+        # split: partial outputs, summed in a fixed order (no atomics)
         dest = out if split == 1 else out.new_empty((split, *out.shape))
         wrap_triton(K.adder2d_fwd_kernel)[(*tiles, g * split)](
             input, weight, bias if bias is not None else weight, dest,
             *_sizes(geo), *input.stride(), split,
             HAS_BIAS=bias is not None, IS_FP64=fp64,
-            EVEN_C=even and not fp64, **_meta(cfg))
-        return out if split == 1 else torch.sum(dest, 0, out=out)
+            EVEN_C=even, **_meta(cfg))
+        return out if split == 1 else dest.sum(0)
 
     def _grad_input(grad_out: torch.Tensor, input: torch.Tensor,
                     weight: torch.Tensor, geo) -> torch.Tensor:
@@ -239,8 +250,8 @@ if triton is not None:
                                                    g * sh * sw * split)](
             grad_out, input, weight, dest, *_sizes(geo), *grad_out.stride(),
             *input.stride(), split, IS_FP64=fp64,
-            EVEN_K=cog % CHUNK == 0 and not fp64, **_meta(cfg))
-        return grad_x if split == 1 else torch.sum(dest, 0, out=grad_x)
+            EVEN_K=cog % _chunk(cfg) == 0 and not fp64, **_meta(cfg))
+        return grad_x if split == 1 else dest.sum(0)
 
     def _grad_weight(grad_out: torch.Tensor, input: torch.Tensor,
                      weight: torch.Tensor, geo) -> torch.Tensor:

@@ -236,3 +236,52 @@ def test_triton_float32_dx_saturating_clamp_error(shape):
     print(f'{_ids(shape)}: sat3 {err_sat:.2e}, exact {err_exact:.2e}')
     assert err_sat <= SAT3_FACTOR * err_exact + SAT3_FLOOR, (err_sat,
                                                               err_exact)
+
+
+def _config_cases():
+    triton_module = importlib.import_module('mmpkkd.ops.adder2d_triton')
+    return [(p, n, c) for p, n, c in triton_module.shipped_configs()]
+
+
+def _config_id(case):
+    return f'{case[0]}-{case[1]}'.replace(' ', '-')
+
+
+# every configuration the launchers can pick, each forced on a layer whose
+# channel counts suit its variant (multiples of 16, or odd with stride 2)
+@pytest.mark.parametrize('case', _config_cases() if triton_available() else
+                         [], ids=_config_id)
+def test_triton_every_config_matches_reference(case, monkeypatch):
+    pass_name, name, cfg = case
+    triton_module = importlib.import_module('mmpkkd.ops.adder2d_triton')
+    chooser = {'fwd': 'fwd_config', 'dx': 'grad_input_config',
+               'dw': 'grad_weight_config'}[pass_name]
+    meta = {k: v for k, v in cfg.items()
+            if k not in ('EVEN_C', 'EVEN_K', 'IS_FP64', 'HAS_BIAS')}
+    monkeypatch.setattr(triton_module, chooser, lambda *a, **k: meta)
+    masked = not cfg.get('EVEN_C', cfg.get('EVEN_K', True))
+    shape = ((2, 5, 7, 6, 7, 3, 2, 1, 1, 1) if masked else
+             (2, 16, 6, 5, 16, 3, 1, 1, 1, 1))
+    dtype = torch.float64 if cfg['IS_FP64'] else torch.float32
+    x, w, b, kw = _make(shape)
+    args = [kw[k] for k in ('stride', 'padding', 'dilation')]
+    args = [[a, a] for a in args] + [kw['groups']]
+    gy = torch.randn(adder2d_reference(x, w, **kw).shape,
+                     generator=torch.Generator().manual_seed(1),
+                     dtype=torch.float64)
+    reference = library_module._reference_backward_kernel
+    if pass_name == 'fwd':
+        actual = torch.ops.mmpkkd.adder2d_triton(
+            x.to(DEVICE, dtype), w.to(DEVICE, dtype), b.to(DEVICE, dtype),
+            *args)
+        expected = adder2d_reference(x, w, b, **kw)
+    else:
+        mask = [pass_name == 'dx', pass_name == 'dw']
+        actual = torch.ops.mmpkkd.adder2d_triton_backward(
+            gy.to(DEVICE, dtype), x.to(DEVICE, dtype), w.to(DEVICE, dtype),
+            *args, mask)[0 if pass_name == 'dx' else 1]
+        expected = reference(gy, x, w, *args, mask)[0 if pass_name == 'dx'
+                                                     else 1]
+    rel = 1e-10 if dtype == torch.float64 else 2e-5
+    _assert_close(actual.detach().cpu().double(), expected, rel,
+                  f'{pass_name} {name}')
