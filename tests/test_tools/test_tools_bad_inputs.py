@@ -481,7 +481,7 @@ def test_overwrite_starts_again_quietly_with_progress(tmp_path):
                'train_dataloader.dataset.indices=640',
                'val_dataloader.dataset.indices=60',
                'test_dataloader.dataset.indices=60',
-               'custom_hooks.1.num_samples=64', timeout=900)
+               'custom_hooks.2.num_samples=64', timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert sorted(p for p in os.listdir(work) if p.endswith('.pth')) == [
