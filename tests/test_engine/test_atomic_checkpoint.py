@@ -301,6 +301,8 @@ def test_sigkill_during_saves_always_resumes(config, tmp_path):
         assert final['meta']['iter'] == 2 * EPOCHS, where
         assert latest['meta']['epoch'] <= EPOCHS
         assert any(n.startswith('best_') for n in os.listdir(work)), where
+        # the resumed run removed what the killed save left behind
+        assert not [n for n in os.listdir(work) if n.endswith('.tmp')]
         resumed += 1
     # most kills leave something to resume, and some hit a best save
     assert resumed >= KILLS // 2 and best_seen >= 1, (resumed, best_seen)
