@@ -92,7 +92,7 @@ def atomic_write(data: Union[bytes, str], path: Union[str, Path]) -> None:
     _fsync_dir(folder)
 
 
-@register_backend(BACKEND_NAME)
+@register_backend(BACKEND_NAME, force=True)  # a re-import replaces it
 class AtomicLocalBackend(LocalBackend):
     """MMEngine's local file backend whose writes are atomic
     (:func:`atomic_write`).
