@@ -16,8 +16,8 @@ Choose with the environment variable ``MMPKKD_CUDA_BACKEND=triton|cuda``
 ``'cuda'`` when the extension has no CUDA kernels is an error (raised by
 :func:`set_cuda_backend`, or at the first CUDA call for the environment
 variable), naming the build command. When Triton is missing, the CUDA C++
-kernels serve if built, else the pure-PyTorch reference (with a warning). This module
-registers the CUDA kernel of ``mmpkkd::adder2d`` and
+kernels serve if built, else the pure-PyTorch reference (with a warning).
+This module registers the CUDA kernel of ``mmpkkd::adder2d`` and
 ``mmpkkd::adder2d_backward`` that follows the choice.
 """
 import os

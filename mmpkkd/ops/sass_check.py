@@ -19,16 +19,16 @@ The compile must run in a process where ``TRITON_INTERPRET`` is not set
 (with it, ``@triton.jit`` functions are interpreted and cannot be compiled):
 :func:`check_in_subprocess` takes care of that. Command line::
 
-    python -m mmpkkd.ops.sass_check              # table of every shipped config
-    python -m mmpkkd.ops.sass_check --json       # the same, machine readable
+    python -m mmpkkd.ops.sass_check          # every shipped configuration
+    python -m mmpkkd.ops.sass_check --json   # the same, machine readable
     python -m mmpkkd.ops.sass_check --kernels /tmp/old_triton_kernels.py \\
-        --configs '[["fwd", {"BLOCK_CO": 64, ...}]]'
+        --configs '[["fwd", "64x64", {"BLOCK_CO": 64, ..., "num_warps": 4}]]'
 
 Example:
     >>> from mmpkkd.ops.sass_check import check_in_subprocess
-    >>> rows = check_in_subprocess()           # a few seconds per config
-    >>> rows[0]['pass'], rows[0]['instr_per_mac'] <= 2.5
-    ('fwd', True)
+    >>> status, rows = check_in_subprocess()   # 1-3 s per configuration
+    >>> status, rows[0]['pass'], rows[0]['instr_per_mac'] <= 2.5
+    (0, 'fwd', True)
 """
 import argparse
 import importlib.util

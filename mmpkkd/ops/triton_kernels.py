@@ -62,6 +62,13 @@ _SIZES = ('N', 'C', 'H', 'W', 'COUT', 'HO', 'WO', 'CPG', 'COG', 'KH', 'KW',
 
 
 @triton.jit
+def _index2(base, A: tl.constexpr, B: tl.constexpr):
+    """(A, B) indices ``base + a * B + b``: row a of a thread's block,
+    thread b."""
+    return base + tl.arange(0, A)[:, None] * B + tl.arange(0, B)[None, :]
+
+
+@triton.jit
 def _split4(v, A: tl.constexpr, B: tl.constexpr):
     """(A, B, 4) -> four (A, B) slices along the last dimension."""
     va, vb = tl.split(tl.reshape(v, (A, B, 2, 2)))
@@ -95,7 +102,7 @@ def adder2d_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO, WO,
     CK: tl.constexpr = KC * SPLIT
     P = HO * WO
     # output positions of this tile (TN, GN), once per program
-    p = pid_p * BP + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    p = _index2(pid_p * BP, TN, GN)
     p_ok = p < N * P
     img = p // P
     pos = p - img * P
@@ -104,12 +111,13 @@ def adder2d_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO, WO,
     w0 = (pos - ho * WO) * SW - PW
     x_p = (img.to(tl.int64) * sxn + (g * CPG).to(tl.int64) * sxc +
            h0 * sxh + w0 * sxw)
-    co = pid_co * BCO + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
+    co = _index2(pid_co * BCO, TM, GM)
     co_ok = co < COG
     KHW = KH * KW
     w_co = (g * COG + co).to(tl.int64) * (CPG * KHW)
     kk = tl.arange(0, KC)
-    acc = tl.zeros((TM, TN, GM, GN), dtype=tl.float64 if IS_FP64 else tl.float32)
+    acc = tl.zeros((TM, TN, GM, GN),
+                   dtype=tl.float64 if IS_FP64 else tl.float32)
     # trips: (channel chunk, kh, kw), kw fastest; this split's share
     trips = tl.cdiv(CPG, CK) * KHW
     per = tl.cdiv(trips, KSPLIT)
@@ -216,14 +224,14 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, w_ptr, gx_ptr, N, C, H, W,
     JH = tl.maximum(H - rh + SH - 1, 0) // SH
     JW = tl.maximum(W - rw + SW - 1, 0) // SW
     JHW = tl.maximum(JH * JW, 1)
-    q = pid_p * BP + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    q = _index2(pid_p * BP, TN, GN)
     q_ok = q < N * JH * JW
     img = q // JHW
     jh = (q - img * JHW) // tl.maximum(JW, 1)
     jw = q - img * JHW - jh * JW
     hi = rh + SH * jh
     wi = rw + SW * jw
-    ci = pid_ci * BCI + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
+    ci = _index2(pid_ci * BCI, TM, GM)
     ci_ok = ci < CPG
     x_off = ((img.to(tl.int64) * sxn + hi * sxh + wi * sxw)[None, :, None, :] +
              ((g * CPG + ci).to(tl.int64) * sxc)[:, None, :, None])
@@ -246,7 +254,8 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, w_ptr, gx_ptr, N, C, H, W,
             jh * sgh + jw * sgw)
     w_ci = (g * COG).to(tl.int64) * (CPG * KHW) + ci * KHW
     kk = tl.arange(0, KC)
-    acc = tl.zeros((TM, TN, GM, GN), dtype=tl.float64 if IS_FP64 else tl.float32)
+    acc = tl.zeros((TM, TN, GM, GN),
+                   dtype=tl.float64 if IS_FP64 else tl.float32)
     # trips: (channel chunk, tap row, tap column); this split's share
     taps = nkh * nkw
     trips = tl.cdiv(COG, CK) * taps
@@ -336,8 +345,8 @@ def adder2d_grad_weight_kernel(gy_ptr, x_ptr, w_ptr, part_ptr, N, C, H, W,
     tap = pid_t // (n_co * n_ci)
     kh = tap // KW
     kw = tap % KW
-    co = co_t * BCO + tl.arange(0, TM)[:, None] * GM + tl.arange(0, GM)[None, :]
-    ci = ci_t * BCI + tl.arange(0, TN)[:, None] * GN + tl.arange(0, GN)[None, :]
+    co = _index2(co_t * BCO, TM, GM)
+    ci = _index2(ci_t * BCI, TN, GN)
     co_ok = co < COG
     ci_ok = ci < CPG
     gy_c = ((g * COG + co).to(tl.int64) * sgc)[:, :, None]

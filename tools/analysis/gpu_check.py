@@ -13,7 +13,8 @@ timed-out step is reported and the next one still runs):
 1. ``tests``     -- the op tests on the GPU: both backends (Triton, CUDA
    C++) against the float64 reference, each other, torch's precision APIs,
    streams, opcheck and ``torch.compile`` (tests/test_ops/test_adder2d*.py),
-   and the static sm_90 machine-code check (tests/test_ops/test_triton_sass.py);
+   and the static sm_90 machine-code check
+   (tests/test_ops/test_triton_sass.py);
 2. ``sanitizer`` -- ``compute-sanitizer`` memcheck and racecheck on a small
    forward + backward of both backends (see :func:`sanitizer_case`);
 3. ``benchmark`` -- ``tools/analysis/benchmark_gpu.py``: Triton vs CUDA C++
