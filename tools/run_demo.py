@@ -8,25 +8,35 @@ final weights on the fixed test split (no checkpoint selection on it).
 Prints a table of mean and standard deviation over the seeds and writes
 ``results.md``, ``results.json`` and ``results.png`` to the work dir.
 
-Every training gets its own folder under the work dir. When one of them
-already holds checkpoints (an earlier demo), nothing starts unless
-``--overwrite`` is given.
+The console shows one line per training (epoch, loss, the job's time
+left, then the test accuracy) and the final table. Every training gets its
+own folder under the work dir, holding MMEngine's full log (environment,
+config, every logged iteration) in ``<timestamp>/<timestamp>.log``. When
+one of the folders already holds checkpoints (an earlier demo), nothing
+starts unless ``--overwrite`` is given.
 
 Example:
     python tools/run_demo.py --work-dir work_dirs/demo --seeds 0 1 2
+    # a quick look: one seed, one epoch on 256 training images
+    python tools/run_demo.py --work-dir work_dirs/quick --seeds 0 \\
+        --epochs 1 --train-images 256
 """
 import argparse
 import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ANN_CONFIG = osp.join(REPO, 'configs/ann/ann_resnet20_1xb64-15e_digits.py')
 PKKD_CONFIG = osp.join(REPO, 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py')
 ROWS = [('CNN teacher (co-trained in PKKD)', 'cnn'),
         ('ANN trained alone', 'ann'), ('ANN trained with PKKD', 'pkkd')]
+#: The trainings of one seed, in order, and their configs and labels.
+KINDS = ('ann', 'pkkd')
+CONFIGS = {'ann': ANN_CONFIG, 'pkkd': PKKD_CONFIG}
+LABELS = {'ann': 'ANN', 'pkkd': 'PKKD'}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument(
         '--epochs', type=int, help='override the configs\' schedule length')
+    parser.add_argument(
+        '--train-images', type=int, metavar='N',
+        help='train on the first N training images only (a quick check; '
+        'the table then is not the configs\' result)')
     parser.add_argument(
         '--overwrite', action='store_true',
         help='delete the checkpoints of an earlier demo in the work dir '
@@ -47,24 +61,35 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run_dirs(work_dir: str, seeds: List[int]) -> Dict[tuple, str]:
     """``{(kind, seed): folder}`` of every training of the demo."""
     return {(kind, seed): osp.join(work_dir, f'{kind}_seed{seed}')
-            for seed in seeds for kind in ('ann', 'pkkd')}
+            for seed in seeds for kind in KINDS}
 
 
-def train_and_test(config: str, seed: int, work_dir: str,
-                   epochs: int = None) -> Dict[str, float]:
+def demo_config(config: str, seed: int, work_dir: str,
+                epochs: Optional[int] = None,
+                train_images: Optional[int] = None):
+    """The config of one training of the demo: validated once, at the end;
+    checkpoints of the last epochs only (no best-checkpoint selection)."""
     from mmengine.config import Config
-
-    from mmpkkd.runtime import build_runner
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed, deterministic=False)
-    cfg.default_hooks.logger.interval = 1000
     cfg.default_hooks.checkpoint.save_best = None
     if epochs is not None:
         cfg.train_cfg.max_epochs = epochs
         cfg.param_scheduler.T_max = epochs
+    if train_images is not None:
+        cfg.train_dataloader.dataset.indices = train_images
     cfg.train_cfg.val_interval = cfg.train_cfg.max_epochs
-    runner = build_runner(cfg)
+    return cfg
+
+
+def train_and_test(cfg, progress=None) -> Dict[str, float]:
+    """Train ``cfg`` and test its final weights; MMEngine's output goes to
+    the run's log file, ``progress`` (a hook) shows it on the console."""
+    from mmpkkd.runtime.progress import QuietToolRunner
+    runner = QuietToolRunner.from_cfg(cfg)
+    if progress is not None:
+        runner.register_hook(progress)
     runner.train()
     return runner.test()
 
@@ -83,15 +108,20 @@ def summarise(values: List[float]) -> str:
 
 
 def write_outputs(results: Dict[str, List[float]], seeds: List[int],
-                  work_dir: str, minutes: float) -> str:
+                  work_dir: str, minutes: float, budget: str = '') -> str:
+    """Write the table (``results.md``), the numbers (``results.json``) and
+    the bar chart (``results.png``) to ``work_dir``; return the table.
+    ``budget`` names a schedule other than the configs' own."""
     header = ('| model | top-1 (%) mean ± std | per seed |\n'
               '|---|---|---|\n')
     rows = ''.join(
         f'| {label} | {summarise(results[key])} | '
         f"{', '.join(f'{v:.2f}' for v in results[key])} |\n"
         for label, key in ROWS)
-    table = (f'Adder ResNet-20 on scikit-learn digits (450 test images), '
-             f'seeds {seeds}, {minutes:.1f} min on this machine.\n\n'
+    budget = f', {budget}' if budget else ''
+    table = (f'Adder ResNet-20 on scikit-learn digits (450 test images)'
+             f'{budget}, seeds {seeds}, {minutes:.1f} min on this '
+             f'machine.\n\n'
              f'{header}{rows}')
     with open(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(table)
@@ -122,6 +152,16 @@ def plot(results: Dict[str, List[float]], path: str) -> None:
     plt.close(fig)
 
 
+def budget_note(args: argparse.Namespace) -> str:
+    """What ``--epochs`` and ``--train-images`` changed, for the table."""
+    parts = []
+    if args.epochs is not None:
+        parts.append(f'{args.epochs} epoch{"s" * (args.epochs != 1)}')
+    if args.train_images is not None:
+        parts.append(f'the first {args.train_images} training images')
+    return ' on '.join(parts)
+
+
 def run(args: argparse.Namespace) -> Dict[str, List[float]]:
     """Check every run folder first, then train and test them all."""
     from mmpkkd.runtime import plan_run
@@ -131,27 +171,40 @@ def run(args: argparse.Namespace) -> Dict[str, List[float]]:
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f'--epochs must be at least 1, got {args.epochs}.',
                         USAGE_EXIT)
+    if args.train_images is not None and args.train_images < 1:
+        raise UserError('--train-images must be at least 1, got '
+                        f'{args.train_images}.', USAGE_EXIT)
     dirs = run_dirs(args.work_dir, args.seeds)
     for folder in dirs.values():  # any refusal comes before any training
         plan_run(folder, overwrite=args.overwrite, advice=(
             'Pass another --work-dir, or --overwrite to delete them and '
             'train again.'))
     os.makedirs(args.work_dir, exist_ok=True)
+    from mmpkkd.runtime.progress import JobClock, ProgressLineHook
+    configs = {
+        (kind, seed): demo_config(CONFIGS[kind], seed, dirs[(kind, seed)],
+                                  args.epochs, args.train_images)
+        for seed in args.seeds for kind in KINDS
+    }
+    plan = list(configs)  # seed by seed, the ANN before PKKD
+    clock = JobClock([(kind, configs[(kind, seed)].train_cfg.max_epochs)
+                      for kind, seed in plan])
+    print(f'{len(plan)} trainings; MMEngine\'s logs go to '
+          f'{osp.join(args.work_dir, "<kind>_seed<seed>")}/.')
     start = time.time()
     results = {'cnn': [], 'ann': [], 'pkkd': []}
-    for seed in args.seeds:
-        ann = train_and_test(ANN_CONFIG, seed, dirs[('ann', seed)],
-                             args.epochs)
-        pkkd = train_and_test(PKKD_CONFIG, seed, dirs[('pkkd', seed)],
-                              args.epochs)
-        results['ann'].append(ann['accuracy/top1'])
-        results['pkkd'].append(pkkd['accuracy/top1'])
-        results['cnn'].append(pkkd['teacher/accuracy/top1'])
+    for index, (kind, seed) in enumerate(plan):
+        progress = ProgressLineHook(f'{LABELS[kind]} seed {seed}', index,
+                                    clock)
+        metrics = train_and_test(configs[(kind, seed)], progress)
+        results[kind].append(metrics['accuracy/top1'])
+        if kind == 'pkkd':
+            results['cnn'].append(metrics['teacher/accuracy/top1'])
     table = write_outputs(results, args.seeds, args.work_dir,
-                          (time.time() - start) / 60)
+                          (time.time() - start) / 60, budget_note(args))
     print('\n' + table)
-    print(f'Written: {osp.join(args.work_dir, "results.md")}, results.json, '
-          'results.png')
+    print(f'Table: {osp.join(args.work_dir, "results.md")} (numbers: '
+          f'results.json)\nPlot: {osp.join(args.work_dir, "results.png")}')
     return results
 
 
@@ -163,8 +216,6 @@ def main(argv=None) -> Dict[str, List[float]]:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('run_demo.py', cli_args.debug or None):
-        run(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(run, cli_args, 'run_demo.py')

@@ -40,6 +40,7 @@ from mmpkkd.analysis.benchmark import (CLOCKS, LayerShape, check_layer_filter,
                                        save_results, select_shapes,
                                        set_up_run, time_round_robin)
 from mmpkkd.ops import adder2d, adder2d_unfold_original, native_available
+from mmpkkd.utils import add_debug_arg, run_tool
 
 MODES = ('fwd', 'fwdbwd')
 IMPLS = ('ours', 'conv', 'original')
@@ -284,8 +285,7 @@ def parse_args(argv=None):
                         help='GPU adder-MAC/s ceiling in T/s (default: known '
                         'GPUs, e.g. 16.7 for H100 SXM)')
     parser.add_argument('--json', default=None, help='write results here')
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     parser.add_argument('--_mem-case', dest='mem_case', default=None,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -338,7 +338,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_adder.py', cli_args.debug or None):
-        run_benchmark(cli_args)
+    run_tool(run_benchmark, parse_args(), 'benchmark_adder.py')

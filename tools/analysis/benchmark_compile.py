@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from mmpkkd.analysis.benchmark import environment
 from mmpkkd.apis import TensorModeWrapper, get_model
 from mmpkkd.models import rescale_adder_grads
+from mmpkkd.utils import add_debug_arg, run_tool
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -149,8 +150,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int,
                         help='torch.set_num_threads (default: torch default)')
     parser.add_argument('--json', help='also write the result here')
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -197,7 +197,4 @@ def main(argv=None) -> Dict:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_compile.py', cli_args.debug or None):
-        run_benchmark(cli_args)
+    run_tool(run_benchmark, parse_args(), 'benchmark_compile.py')

@@ -22,7 +22,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmpkkd.models.builder import build_model
-from mmpkkd.utils import USAGE_EXIT, UserError, read_config
+from mmpkkd.utils import (USAGE_EXIT, UserError, add_debug_arg, read_config,
+                          run_tool)
 
 
 def parse_args(argv=None):
@@ -33,8 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('--interval', type=int, default=50,
                         help='measurement interval to report (default 50)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -74,9 +74,8 @@ def measure(args) -> dict:
     }
 
 
-def main(argv=None) -> dict:
-    """Run the benchmark; errors propagate (for use from Python)."""
-    args = parse_args(argv)
+def report(args: argparse.Namespace) -> dict:
+    """Measure and print the overhead; return the measurements."""
     out = measure(args)
     print(f'plain step {out["plain_step_s"] * 1e3:.0f} ms, measured step '
           f'{out["measured_step_s"] * 1e3:.0f} ms (median of {args.steps} '
@@ -87,8 +86,10 @@ def main(argv=None) -> dict:
     return out
 
 
+def main(argv=None) -> dict:
+    """Run the benchmark; errors propagate (for use from Python)."""
+    return report(parse_args(argv))
+
+
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_grad_share.py', cli_args.debug or None):
-        main()
+    run_tool(report, parse_args(), 'benchmark_grad_share.py')

@@ -37,6 +37,7 @@ from mmpkkd.apis import get_model
 from mmpkkd.ops import adder2d, adder2d_int8, adder2d_int8_affine
 from mmpkkd.ops import set_cpu_isa
 from mmpkkd.quantization import load_int8, quantize_int8
+from mmpkkd.utils import add_debug_arg, run_tool
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -69,8 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--repeat', type=int, default=15)
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--json', help='write the results here')
-    p.add_argument('--debug', action='store_true',
-                   help='show the full traceback of an error')
+    add_debug_arg(p)
     return p.parse_args(argv)
 
 
@@ -208,7 +208,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_int8.py', cli_args.debug or None):
-        run_benchmark(cli_args)
+    run_tool(run_benchmark, parse_args(), 'benchmark_int8.py')

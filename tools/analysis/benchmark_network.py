@@ -23,6 +23,7 @@ from mmpkkd.analysis.benchmark import (DEFAULT_NETWORKS, child_case,
                                        environment, measure_throughput,
                                        peak_rss_growth, run_case,
                                        save_results, set_up_run)
+from mmpkkd.utils import add_debug_arg, run_tool
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -79,8 +80,7 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (default: torch default)')
     parser.add_argument('--json', default=None, help='write results here')
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     parser.add_argument('--_net-case', dest='net_case', default=None,
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -122,7 +122,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_network.py', cli_args.debug or None):
-        run_benchmark(cli_args)
+    run_tool(run_benchmark, parse_args(), 'benchmark_network.py')

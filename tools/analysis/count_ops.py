@@ -99,7 +99,6 @@ def main(argv=None) -> str:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # after --help: keeps it quick
-    with report_errors('count_ops.py', cli_args.debug or None):
-        report(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(report, cli_args, 'count_ops.py')

@@ -26,8 +26,9 @@ from mmengine.registry import DefaultScope
 
 from mmpkkd.analysis.distill_balance import (format_table, mid_attribution,
                                              train_and_measure)
-from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
-                          make_parent, read_config)
+from mmpkkd.utils import (USAGE_EXIT, UserError, add_debug_arg,
+                          check_output_path, make_parent, read_config,
+                          run_tool)
 
 
 def parse_args(argv=None):
@@ -40,8 +41,7 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='also write the figures here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -94,7 +94,4 @@ def main(argv=None) -> Dict:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('distill_balance.py', cli_args.debug or None):
-        report(cli_args)
+    run_tool(report, parse_args(), 'distill_balance.py')

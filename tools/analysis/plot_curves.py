@@ -62,7 +62,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # after --help: keeps it quick
-    with report_errors('plot_curves.py', cli_args.debug or None):
-        plot(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(plot, cli_args, 'plot_curves.py')

@@ -41,8 +41,9 @@ from mmengine.registry import DefaultScope
 
 from mmpkkd.apis import get_model
 from mmpkkd.registry import DATASETS
-from mmpkkd.utils import (USAGE_EXIT, UserError, check_output_path,
-                          make_parent, read_config)
+from mmpkkd.utils import (USAGE_EXIT, UserError, add_debug_arg,
+                          check_output_path, make_parent, read_config,
+                          run_tool)
 from mmpkkd.utils.config import missing_file_message
 
 
@@ -59,8 +60,7 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', help='also write the figures here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -173,7 +173,4 @@ def main(argv=None) -> Dict[str, float]:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('teacher_head_stats.py', cli_args.debug or None):
-        report(cli_args)
+    run_tool(report, parse_args(), 'teacher_head_stats.py')

@@ -84,7 +84,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # after --help: keeps it quick
-    with report_errors('visualize_features.py', cli_args.debug or None):
-        visualize(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(visualize, cli_args, 'visualize_features.py')

@@ -78,14 +78,14 @@ def idx_shape(data: bytes, name: str, dims: int) -> Tuple[int, ...]:
         >>> idx_shape(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 3]), 'labels', 1)
         (2,)
     """
-    from mmpkkd.utils import INPUT_EXIT, UserError
+    from mmpkkd.utils import USAGE_EXIT, UserError
     header = 4 + 4 * dims
     if len(data) < header or data[:2] != b'\0\0' or data[2] != UBYTE \
             or data[3] != dims:
         raise UserError(
             f'{name} is not an IDX file of unsigned bytes with {dims} '
             f'dimension(s) (header {data[:4].hex() or "empty"}, expected '
-            f'0000080{dims}).', INPUT_EXIT)
+            f'0000080{dims}).', USAGE_EXIT)
     shape = struct.unpack(f'>{dims}I', data[4:header])
     size = 1
     for n in shape:
@@ -94,14 +94,14 @@ def idx_shape(data: bytes, name: str, dims: int) -> Tuple[int, ...]:
         raise UserError(
             f'{name}: the header says {"x".join(map(str, shape))} = {size} '
             f'bytes of data, the file holds {len(data) - header}: it is '
-            'truncated or corrupt.', INPUT_EXIT)
+            'truncated or corrupt.', USAGE_EXIT)
     return shape
 
 
 def read_archive(src: str, name: str) -> bytes:
     """The unpacked content of ``src/name``, or of ``src/name`` without
     ``.gz`` if only the unpacked file is there."""
-    from mmpkkd.utils import INPUT_EXIT, USAGE_EXIT, UserError
+    from mmpkkd.utils import USAGE_EXIT, UserError
     packed, unpacked = osp.join(src, name), osp.join(src, name[:-3])
     if osp.isfile(packed):
         with open(packed, 'rb') as f:
@@ -110,7 +110,7 @@ def read_archive(src: str, name: str) -> bytes:
             data = gzip.decompress(raw)
         except (OSError, EOFError) as err:
             raise UserError(f'{packed} is not a complete gzip file ({err}).',
-                            INPUT_EXIT) from err
+                            USAGE_EXIT) from err
         return data
     if osp.isfile(unpacked):
         with open(unpacked, 'rb') as f:
@@ -169,8 +169,12 @@ def main(argv=None) -> List[str]:
     return prepare(parse_args(argv))
 
 
+def report(args: argparse.Namespace) -> None:
+    """Prepare the files; print one line per split."""
+    print('\n'.join(prepare(args)))
+
+
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402 (after --help)
-    with report_errors('prepare_fashion_mnist.py', cli_args.debug or None):
-        print('\n'.join(prepare(cli_args)))
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(report, cli_args, 'prepare_fashion_mnist.py')

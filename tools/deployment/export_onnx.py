@@ -4,9 +4,10 @@ The graph takes the tensor that ``model(x, mode='tensor')`` takes -- the
 preprocessed (normalised) NCHW float32 batch -- and returns the logits. The
 batch dimension is dynamic; channels and spatial size are those of
 ``--shape``. Adder layers are written with standard ONNX operators (any
-runtime runs the file; memory cost in docs/compile_export.md) or, with
-``--adder-form custom``, as ``mmpkkd.Adder2d`` nodes for a runtime with a
-plugin (:mod:`mmpkkd.ops.onnx_export`).
+runtime runs the file; memory cost in
+docs/user_guides/compile_export.md) or, with ``--adder-form custom``, as
+``mmpkkd.Adder2d`` nodes for a runtime with a plugin
+(:mod:`mmpkkd.ops.onnx_export`).
 
 CONFIG is the config of the classifier; for a PKKD checkpoint it may be the
 PKKD config (its student is exported) or the matching ANN config. The
@@ -102,8 +103,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('export_onnx.py', cli_args.debug or None):
-        export(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(export, cli_args, 'export_onnx.py')

@@ -3,7 +3,7 @@
 Calibrates on the config's training data (test-time pipeline, a fixed
 shuffled subset), reports float32 and int8 top-1 on the config's test set,
 and saves the int8 model; ``tools/test.py CONFIG FILE`` evaluates that file
-like a checkpoint. See docs/int8.md for the method.
+like a checkpoint. See docs/user_guides/int8.md for the method.
 
 Example:
     python tools/deployment/quantize_int8.py \\
@@ -157,8 +157,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('quantize_int8.py', cli_args.debug or None):
-        quantize(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch loads
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(quantize, cli_args, 'quantize_int8.py')
