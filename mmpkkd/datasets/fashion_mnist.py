@@ -17,7 +17,7 @@ from mmpretrain.datasets import FashionMNIST as _FashionMNIST
 from mmpretrain.datasets.utils import rm_suffix
 
 from mmpkkd.registry import DATASETS
-from mmpkkd.utils.errors import UserError
+from mmpkkd.utils.errors import USAGE_EXIT, UserError
 
 #: IDX type code of unsigned bytes, the only type these files use.
 UBYTE = 0x08
@@ -28,7 +28,10 @@ PREPARE = 'python tools/dataset_converters/prepare_fashion_mnist.py'
 class DataFileError(UserError, RuntimeError):
     """A data file that is truncated, corrupt or of another format (a
     ``RuntimeError``, as mmpretrain's data sets raise, that the tools
-    report as one line)."""
+    report as one line, exit status 2)."""
+
+    def __init__(self, message: str, exit_code: int = USAGE_EXIT):
+        super().__init__(message, exit_code)
 
 
 def idx_shape(path: str, ndim: int) -> Tuple[int, ...]:

@@ -13,7 +13,10 @@ from typing import Iterator, Optional
 DEBUG_ENV = 'MMPKKD_DEBUG'
 
 #: Exit status of a wrong command line (bad option, path that does not
-#: exist), as argparse uses it.
+#: exist), as argparse uses it, and of what must be fixed before a training
+#: can run at all: a truncated or corrupt data file, a distilled layer name
+#: that does not exist in both networks, a ``--cfg-options`` value of the
+#: wrong type, a full disk.
 USAGE_EXIT = 2
 #: Exit status of an input that cannot be used (corrupt or mismatched
 #: checkpoint, config with an error) or of work that failed.

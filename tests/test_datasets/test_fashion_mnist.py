@@ -180,7 +180,7 @@ def test_prepare_refuses_broken_input(tmp_path):
                 bytes(100))
     with pytest.raises(UserError, match='truncated') as err:
         prepare_tool.main(['--src', src, '--out', out])
-    assert err.value.exit_code == 1
+    assert err.value.exit_code == 2
     # a missing archive names the Debian package
     os.remove(osp.join(src, 't10k-images-idx3-ubyte.gz'))
     with pytest.raises(UserError, match='dataset-fashion-mnist') as err:

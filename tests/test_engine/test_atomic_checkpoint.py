@@ -349,7 +349,7 @@ def test_full_disk_during_training(config, tmp_path):
     log = str(tmp_path / 'full.log')
     pid = fork_train([config, '--work-dir', work], log=log,
                      before=disk_full_after_first_checkpoint)
-    assert os.waitstatus_to_exitcode(wait_exit(pid)) == 1
+    assert os.waitstatus_to_exitcode(wait_exit(pid)) == 2
     errors = [line for line in open(log).read().splitlines()
               if line.startswith('train.py: error:')]
     assert len(errors) == 1, open(log).read()[-2000:]

@@ -530,7 +530,7 @@ def test_truncated_fashion_mnist_file_is_named(guard):
                '--work-dir', str(guard / 'w'), '--cfg-options',
                f'train_dataloader.dataset.dataset.data_root={root}',
                f'val_dataloader.dataset.data_root={root}')
-    assert_refused(proc, 1)
+    assert_refused(proc, 2)
     line = one_error_line(proc, 'train.py')
     assert f'{images} is truncated' in line, line
     assert 'prepare_fashion_mnist.py' in line
@@ -552,7 +552,7 @@ def test_truncated_cifar_batch_is_named(guard):
                'train_dataloader.dataset.verify_md5=False',
                f'val_dataloader.dataset.data_root={root}',
                'val_dataloader.dataset.verify_md5=False')
-    assert_refused(proc, 1)
+    assert_refused(proc, 2)
     line = one_error_line(proc, 'train.py')
     assert f'{batch} is truncated or corrupt' in line, line
     guard.freeze()
@@ -562,7 +562,7 @@ def test_distill_layer_of_one_network_only(guard):
     proc = run('tools/train.py', PKKD, '--work-dir', str(guard / 'w'),
                '--cfg-options', 'model.teacher.backbone.depth=32',
                'model.distill_layers=[backbone.layer3.4.conv1]')
-    assert_refused(proc, 1)
+    assert_refused(proc, 2)
     line = one_error_line(proc, 'train.py')
     assert ("'backbone.layer3.4.conv1' is a layer of the teacher but not "
             'of the student') in line, line

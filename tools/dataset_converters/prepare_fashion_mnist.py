@@ -123,7 +123,7 @@ def read_archive(src: str, name: str) -> bytes:
 
 def prepare(args: argparse.Namespace) -> List[str]:
     """Check and unpack the four files; return one report line per split."""
-    from mmpkkd.utils import INPUT_EXIT, USAGE_EXIT, UserError, same_file
+    from mmpkkd.utils import USAGE_EXIT, UserError, same_file
     if not osp.isdir(args.src):
         raise UserError(f'--src {args.src} is not a folder.', USAGE_EXIT)
     contents, shapes, official = {}, {}, []
@@ -139,7 +139,7 @@ def prepare(args: argparse.Namespace) -> List[str]:
         if images[0] != labels[0]:
             raise UserError(
                 f'{split}: {images[0]} images but {labels[0]} labels.',
-                INPUT_EXIT)
+                USAGE_EXIT)
         lines.append(f'{split}: {images[0]} images of {images[1]}x'
                      f'{images[2]}')
     os.makedirs(args.out, exist_ok=True)

@@ -20,6 +20,7 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
+from mmpkkd.utils.errors import USAGE_EXIT
 from .loading import CheckpointError
 
 #: Suffix of the temporary file a checkpoint is written to first. It does
@@ -85,10 +86,12 @@ def atomic_write(data: Union[bytes, str], path: Union[str, Path]) -> None:
             pass
         kept = ('the previous file is unchanged' if osp.exists(path) else
                 'no file was written')
-        raise CheckpointError(
+        error = CheckpointError(
             f'Could not write {path}: {err.strerror or err} ({kept}). Free '
             'disk space or fix the folder, then continue the run with '
-            '--resume.') from err
+            '--resume.')
+        error.exit_code = USAGE_EXIT  # the disk must be fixed, then resume
+        raise error from err
     _fsync_dir(folder)
 
 

@@ -4,7 +4,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import torch.nn as nn
 
 from mmpkkd.models.layers import Adder2d
-from mmpkkd.utils.errors import UserError
+from mmpkkd.utils.errors import USAGE_EXIT, UserError
 from .kernels import GaussianKernel, LaplaceKernel
 
 LayerSpec = Union[str, Dict[str, str]]
@@ -12,7 +12,10 @@ LayerSpec = Union[str, Dict[str, str]]
 
 class LayerNameError(UserError, KeyError):
     """A ``distill_layers`` name that is not a conv/adder layer (a
-    ``KeyError`` that the tools report as one line)."""
+    ``KeyError`` that the tools report as one line, exit status 2)."""
+
+    def __init__(self, message: str, exit_code: int = USAGE_EXIT):
+        super().__init__(message, exit_code)
 
 
 def conv_layer_names(model: nn.Module) -> List[str]:
