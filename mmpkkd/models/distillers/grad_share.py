@@ -84,14 +84,16 @@ def shares_from_norms(norms: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Tensor: ``(terms,)`` shares that sum to 1 (all zeros when no term
-        reaches any layer).
+        reaches any layer, NaN when a gradient is not finite).
 
     Example:
         >>> shares_from_norms(torch.tensor([[3., 1.], [1., 0.]]))
         tensor([0.8750, 0.1250])
     """
     total = norms.sum(dim=0)
-    reached = total > 0
+    # a layer no term reaches is left out; a non-finite gradient (a run
+    # diverging) makes every share NaN rather than 0
+    reached = total != 0
     fractions = norms[:, reached] / total[reached]
     if fractions.shape[1] == 0:
         return torch.zeros(norms.shape[0], device=norms.device)

@@ -47,6 +47,8 @@ def test_shares_skip_unreached_layers_and_handle_nothing():
     norms = torch.tensor([[0., 2.], [0., 6.]])  # layer 0 reached by none
     assert shares_from_norms(norms).tolist() == [0.25, 0.75]
     assert shares_from_norms(torch.zeros(2, 3)).tolist() == [0.0, 0.0]
+    diverged = shares_from_norms(torch.tensor([[float('nan'), 1.], [0., 1.]]))
+    assert torch.isnan(diverged).all()
 
 
 def _reference_shares(model, inputs, samples):
