@@ -150,8 +150,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('train.py', cli_args.debug or None):
-        train(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(train, cli_args, 'train.py')

@@ -78,7 +78,6 @@ def main(argv=None) -> str:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # after --help: keeps it quick
-    with report_errors('compare_sweeps.py', cli_args.debug or None):
-        compare(cli_args)
+    cli_args = parse_args()  # --help ends here, before torch
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(compare, cli_args, 'compare_sweeps.py')

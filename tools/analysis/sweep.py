@@ -187,8 +187,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    import mmpkkd  # noqa: F401,E402  (after --help: keeps it quick)
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('sweep.py', cli_args.debug or None):
-        sys.exit(sweep(cli_args))
+    cli_args = parse_args()  # --help ends here, before torch
+    from mmpkkd.utils import run_tool  # noqa: E402
+    sys.exit(run_tool(sweep, cli_args, 'sweep.py'))

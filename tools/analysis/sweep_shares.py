@@ -18,14 +18,13 @@ from typing import Dict, List
 
 from mmpkkd.experiments.shares import summarize_shares
 from mmpkkd.experiments.stats import mean_std
-from mmpkkd.utils import USAGE_EXIT, UserError
+from mmpkkd.utils import USAGE_EXIT, UserError, add_debug_arg, run_tool
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('out_dir', help='the --out-dir of a sweep')
-    parser.add_argument('--debug', action='store_true',
-                        help='show the full traceback of an error')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -77,15 +76,17 @@ def table(out_dir: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def main(argv=None) -> str:
-    """Print the table; errors propagate (for use from Python)."""
-    text = table(parse_args(argv).out_dir)
+def report(args: argparse.Namespace) -> str:
+    """Print the table of ``args.out_dir`` and return it."""
+    text = table(args.out_dir)
     print(text, end='')
     return text
 
 
+def main(argv=None) -> str:
+    """Run the tool; errors propagate (for use from Python)."""
+    return report(parse_args(argv))
+
+
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('sweep_shares.py', cli_args.debug or None):
-        main()
+    run_tool(report, parse_args(), 'sweep_shares.py')
