@@ -68,15 +68,6 @@ def _index2(base, A: tl.constexpr, B: tl.constexpr):
     return base + tl.arange(0, A)[:, None] * B + tl.arange(0, B)[None, :]
 
 
-@triton.jit
-def _split4(v, A: tl.constexpr, B: tl.constexpr):
-    """(A, B, 4) -> four (A, B) slices along the last dimension."""
-    va, vb = tl.split(tl.reshape(v, (A, B, 2, 2)))
-    v0, v1 = tl.split(va)
-    v2, v3 = tl.split(vb)
-    return v0, v1, v2, v3
-
-
 @triton.jit(do_not_specialize=_SIZES + ('sxn', 'sxc', 'sxh', 'sxw', 'KSPLIT'))
 def adder2d_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO, WO,
                        CPG, COG, KH, KW, SH, SW, PH, PW, DH, DW, sxn, sxc,
@@ -161,18 +152,6 @@ def adder2d_fwd_kernel(x_ptr, w_ptr, b_ptr, y_ptr, N, C, H, W, COUT, HO, WO,
     y_part = y_ptr + ks.to(tl.int64) * N * COUT * P
     tl.store(y_part + y_off, out,
              mask=co_ok[:, None, :, None] & p_ok[None, :, None, :])
-
-
-@triton.jit
-def _dx_step(acc, wv, dy, xc, IS_FP64: tl.constexpr):
-    """acc += HardTanh(w - x) * dy for one reduction element; ``xc`` is x
-    (float64) or 1/2 - x/2 (float32, for the saturating form)."""
-    w4 = wv[:, None, :, None]
-    if IS_FP64:
-        t = tl.minimum(tl.maximum(w4 - xc, -1.0), 1.0)
-    else:
-        t = tl.minimum(tl.maximum(w4 * 0.5 + xc, 0.0), 1.0) * 2.0 - 1.0
-    return acc + t * dy[None, :, None, :]
 
 
 @triton.jit
@@ -284,12 +263,36 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, w_ptr, gx_ptr, N, C, H, W,
                                   (co * (CPG * KHW) + tap)[None, None, :]),
                          mask=ci_ok[:, :, None] & co_ok[None, None, :],
                          other=0.0)  # (TM, GM, KC)
-            w0, w1, w2, w3 = _split4(wv, TM, GM)
-            d0, d1, d2, d3 = _split4(dy, TN, GN)
-            acc = _dx_step(acc, w0, d0, xc, IS_FP64)
-            acc = _dx_step(acc, w1, d1, xc, IS_FP64)
-            acc = _dx_step(acc, w2, d2, xc, IS_FP64)
-            acc = _dx_step(acc, w3, d3, xc, IS_FP64)
+            # (written out, not through helper calls: the interpreter
+            # pays for every call)
+            wa, wb = tl.split(tl.reshape(wv, (TM, GM, 2, 2)))
+            da, db = tl.split(tl.reshape(dy, (TN, GN, 2, 2)))
+            w0, w1 = tl.split(wa)
+            w2, w3 = tl.split(wb)
+            d0, d1 = tl.split(da)
+            d2, d3 = tl.split(db)
+            w0 = w0[:, None, :, None]
+            w1 = w1[:, None, :, None]
+            w2 = w2[:, None, :, None]
+            w3 = w3[:, None, :, None]
+            if IS_FP64:  # HardTanh(w - x), xc = x
+                h0 = tl.minimum(tl.maximum(w0 - xc, -1.0), 1.0)
+                h1 = tl.minimum(tl.maximum(w1 - xc, -1.0), 1.0)
+                h2 = tl.minimum(tl.maximum(w2 - xc, -1.0), 1.0)
+                h3 = tl.minimum(tl.maximum(w3 - xc, -1.0), 1.0)
+            else:  # 2 sat(w/2 + xc) - 1, xc = 1/2 - x/2
+                h0 = tl.minimum(tl.maximum(w0 * 0.5 + xc, 0.0), 1.0)
+                h1 = tl.minimum(tl.maximum(w1 * 0.5 + xc, 0.0), 1.0)
+                h2 = tl.minimum(tl.maximum(w2 * 0.5 + xc, 0.0), 1.0)
+                h3 = tl.minimum(tl.maximum(w3 * 0.5 + xc, 0.0), 1.0)
+                h0 = h0 * 2.0 - 1.0
+                h1 = h1 * 2.0 - 1.0
+                h2 = h2 * 2.0 - 1.0
+                h3 = h3 * 2.0 - 1.0
+            acc += h0 * d0[None, :, None, :]
+            acc += h1 * d1[None, :, None, :]
+            acc += h2 * d2[None, :, None, :]
+            acc += h3 * d3[None, :, None, :]
         ikw += 1
         ow -= dow
         tap += skw
@@ -308,11 +311,6 @@ def adder2d_grad_input_kernel(gy_ptr, x_ptr, w_ptr, gx_ptr, N, C, H, W,
               ((g * CPG + ci).to(tl.int64) * H * W)[:, None, :, None])
     gx_part = gx_ptr + ks.to(tl.int64) * N * C * H * W
     tl.store(gx_part + gx_off, acc, mask=x_ok)
-
-
-@triton.jit
-def _dw_step(acc, rowsum, dy, xv):
-    return acc + dy[:, None, :, None] * xv[None, :, None, :], rowsum + dy
 
 
 @triton.jit(do_not_specialize=_SIZES + (
@@ -380,12 +378,19 @@ def adder2d_grad_weight_kernel(gy_ptr, x_ptr, w_ptr, part_ptr, N, C, H, W,
             xv = tl.load(x_ptr + x_c + x_row + (wi * sxw)[None, None, :],
                          mask=ci_ok[:, :, None] & wi_ok[None, None, :],
                          other=0.0)  # (TN, GN, KC)
-            d0, d1, d2, d3 = _split4(dy, TM, GM)
-            x0, x1, x2, x3 = _split4(xv, TN, GN)
-            acc, rowsum = _dw_step(acc, rowsum, d0, x0)
-            acc, rowsum = _dw_step(acc, rowsum, d1, x1)
-            acc, rowsum = _dw_step(acc, rowsum, d2, x2)
-            acc, rowsum = _dw_step(acc, rowsum, d3, x3)
+            # (written out, not through helper calls: the interpreter
+            # pays for every call)
+            da, db = tl.split(tl.reshape(dy, (TM, GM, 2, 2)))
+            xa, xb = tl.split(tl.reshape(xv, (TN, GN, 2, 2)))
+            d0, d1 = tl.split(da)
+            d2, d3 = tl.split(db)
+            x0, x1 = tl.split(xa)
+            x2, x3 = tl.split(xb)
+            acc += d0[:, None, :, None] * x0[None, :, None, :]
+            acc += d1[:, None, :, None] * x1[None, :, None, :]
+            acc += d2[:, None, :, None] * x2[None, :, None, :]
+            acc += d3[:, None, :, None] * x3[None, :, None, :]
+            rowsum += (d0 + d1) + (d2 + d3)
         wo0 += CK
         wrap = wo0 >= WO
         wo0 = tl.where(wrap, 0, wo0)
