@@ -3,7 +3,7 @@
 Two GPU backends compute the same op:
 
 * ``'triton'`` (default) -- the Triton kernels of
-  :mod:`mmpkkd.ops.adder2d_triton` (autotuned, visible to
+  :mod:`mmpkkd.ops.adder2d_triton` (register-blocked, visible to
   ``torch.compile``);
 * ``'cuda'`` -- the hand-written CUDA C++ kernels of ``mmpkkd._ext``
   (``torch.ops.mmpkkd.adder2d_cuda``), built only on request
