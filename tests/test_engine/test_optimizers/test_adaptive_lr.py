@@ -102,6 +102,31 @@ def test_rescaled_gradient_has_addernet_norm_and_direction():
     assert torch.equal(model[3].weight.grad, linear_raw)
 
 
+def test_rescale_is_one_multi_tensor_pass(monkeypatch):
+    # all adder gradients of a step share one torch._foreach_norm call and
+    # one foreach multiply, instead of a norm and a multiply per layer
+    model = bn_free_model()
+    x, y = batch()
+    loss_of(model, x, y).backward()
+    calls = {'norm': 0, 'mul': 0, 'tensor.norm': 0}
+    foreach_norm, foreach_mul = torch._foreach_norm, torch._foreach_mul_
+    tensor_norm = torch.Tensor.norm
+
+    def count(key, fn):
+        def wrapped(*args, **kwargs):
+            calls[key] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(torch, '_foreach_norm', count('norm', foreach_norm))
+    monkeypatch.setattr(torch, '_foreach_mul_', count('mul', foreach_mul))
+    monkeypatch.setattr(torch.Tensor, 'norm',
+                        count('tensor.norm', tensor_norm))
+    assert rescale_adder_grads(model) == 2
+    # (two foreach multiplies: the scales, then the gradients)
+    assert calls == {'norm': 1, 'mul': 2, 'tensor.norm': 0}
+
+
 def test_wrapper_equals_hand_written_step():
     model, (x, y) = bn_free_model(), batch()
     want = reference_step(model, x, y)
