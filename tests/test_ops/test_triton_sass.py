@@ -10,9 +10,13 @@ input gradient and 1.7 for the weight gradient; the FP instruction mix of
 the configured tile (2 FADD per MAC forward, FFMA.SAT + 2 FFMA dX, 1 FFMA
 dW); no global loads in the forward's loop. The previous kernels (one
 output strip per thread) measured 5.4-6.0 instructions per MAC forward and
-fail this test. The same kernels are compiled for AMD's gfx942 with
-Triton's AMD backend (compile and register count only).
+fail this check (test_the_check_rejects_the_previous_forward). The same
+kernels are compiled for AMD's gfx942 with Triton's AMD backend (compile
+and register count only).
 """
+import json
+import os.path as osp
+
 import pytest
 
 from mmpkkd.ops.adder2d_triton import shipped_configs, triton_available
@@ -100,3 +104,19 @@ def test_problems_flag_each_violation():
         assert word in found
     row.update(stack=0, instr_per_mac=2.5, fp_mix_ok=True, spill_ops=0, ldg=0)
     assert problems(row) == []
+
+
+def test_the_check_rejects_the_previous_forward():
+    # one output strip per thread (the kernel before the rewrite)
+    path = osp.join(osp.dirname(osp.abspath(__file__)),
+                    'strip_layout_kernels.py')
+    config = dict(BLOCK_CO=64, BLOCK_P=64, UNROLL=1, HAS_BIAS=True,
+                  IS_FP64=False, num_warps=4)
+    status, rows = check_in_subprocess(
+        ['--kernels', path, '--passes', 'fwd', '--configs',
+         json.dumps([['fwd', 'strip 64x64', config]])])
+    assert status == 1
+    (row, ) = rows
+    assert row['instr_per_mac'] > 5 and row['ldg'] > 0
+    found = ' | '.join(row['problems'])
+    assert 'instructions per MAC' in found and 'global loads' in found
