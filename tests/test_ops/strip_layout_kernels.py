@@ -1,4 +1,4 @@
-"""A negative example for the static check (tests/test_ops/test_triton_sass.py).
+"""A negative example for the static check (test_triton_sass.py).
 
 The forward kernel of adder2d as it was before the register-blocked rewrite
 (mmpkkd/ops/triton_kernels.py at commit d1f682e): a 2-D accumulator that
