@@ -26,6 +26,16 @@ if 'TRITON_INTERPRET' not in os.environ:
 import mmpkkd  # noqa: E402,F401  (registers modules)
 
 
+def tool_path(name: str) -> str:
+    """``tools/<group>/<name>`` of a command-line tool, relative to REPO
+    (the tools are grouped as mmpretrain's: analysis_tools, benchmarks,
+    visualization, deployment, ...)."""
+    import glob
+    found = glob.glob(osp.join(REPO, 'tools', '*', name))
+    assert len(found) == 1, f'{name}: {found}'
+    return osp.relpath(found[0], REPO)
+
+
 @pytest.fixture
 def mmpkkd_scope():
     """Build in scope 'mmpkkd'; use as

@@ -21,8 +21,8 @@ One job per module:
 * :mod:`~mmpkkd.experiments.sweep`: one sitting of a sweep, all of the
   above in order.
 
-The command-line tools are ``tools/analysis/sweep.py`` and
-``tools/analysis/compare_sweeps.py``.
+The command-line tools are ``tools/analysis_tools/sweep.py`` and
+``tools/analysis_tools/compare_sweeps.py``.
 
 Example:
     >>> spec = read_spec('configs/sweeps/pkkd_digits_oat.yaml')

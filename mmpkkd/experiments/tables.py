@@ -128,7 +128,7 @@ def read_finished_runs(name: str, folders: Sequence[str],
         if not osp.isfile(path):
             raise UserError(
                 f'{missing_file_message(path, "sweep results")} (write it '
-                'with tools/analysis/sweep.py --out-dir DIR).', USAGE_EXIT)
+                'with tools/analysis_tools/sweep.py --out-dir DIR).', USAGE_EXIT)
         with open(path, newline='') as f:
             for r in csv.DictReader(f):
                 if r['setting'] != setting or r['status'] != 'done':

@@ -13,7 +13,7 @@ with ``F.unfold`` into one (K, H_out*W_out*N) column matrix and the output is
 ``-(W[:, :, None] - X_col[None]).abs().sum(1)``, i.e. a single broadcast
 temporary of C_out * K * H_out * W_out * N elements (the size of the layer's
 multiply-accumulate count). Its backward builds two more temporaries of that
-size. It is the baseline of ``tools/analysis/benchmark_adder.py`` and a second
+size. It is the baseline of ``tools/benchmarks/benchmark_adder.py`` and a second
 oracle in the tests -- it is NOT meant for training (memory grows with the
 MAC count; a ResNet-20 layer at batch 64 already needs ~0.6 GB per
 temporary).

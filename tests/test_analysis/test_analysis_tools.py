@@ -1,4 +1,4 @@
-"""tools/analysis: operation counts by hand, feature/weight and curve PNGs.
+"""Analysis and visualization tools: operation counts by hand, feature/weight and curve PNGs.
 
 The tiny PKKD checkpoint (1 epoch on 128 digits) is trained once per module.
 """
@@ -22,15 +22,15 @@ from mmpkkd.models.layers import Adder2d
 from mmpkkd.ops import adder2d_reference
 from mmpkkd.visualization import load_curves, plot_curves, select_pairs
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, tool_path  # noqa: E402
 PKKD_DIGITS = 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 TOOLS = ('count_ops', 'visualize_features', 'plot_curves')
 
 
 def load_tool(name: str):
-    """Import tools/analysis/<name>.py as a module (no subprocess)."""
-    path = osp.join(REPO, 'tools', 'analysis', f'{name}.py')
+    """Import tools/<group>/<name>.py as a module (no subprocess)."""
+    path = osp.join(REPO, tool_path(f'{name}.py'))
     spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -285,7 +285,7 @@ def test_adder_counted_under_any_traced_name():
 @pytest.mark.parametrize('tool', TOOLS)
 def test_help(tool):
     proc = subprocess.run(
-        [sys.executable, osp.join('tools', 'analysis', f'{tool}.py'),
+        [sys.executable, tool_path(f'{tool}.py'),
          '--help'], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert 'usage:' in proc.stdout

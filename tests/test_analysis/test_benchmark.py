@@ -6,13 +6,13 @@ import os.path as osp
 import subprocess
 import sys
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, tool_path  # noqa: E402
 
 
 def run(script, *args):
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'analysis', script), *args],
+        [sys.executable, osp.join(REPO, tool_path(script)), *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout

@@ -62,14 +62,14 @@ def test_sweep_shares_tool_table(tmp_path):
         'beta=1,0,done,71.5,60.25,3.0,1,elsewhere/beta=1/seed_0\n'
         'beta=1,1,failed,,,1.0,1,elsewhere/beta=1/seed_1\n')
     proc = subprocess.run(
-        [sys.executable, 'tools/analysis/sweep_shares.py', str(out)],
+        [sys.executable, 'tools/analysis_tools/sweep_shares.py', str(out)],
         cwd=REPO, capture_output=True, text=True,
         env=dict(os.environ, PYTHONPATH=REPO))
     assert proc.returncode == 0, proc.stderr
     row = proc.stdout.strip().splitlines()[-1]
     assert row == '| beta=1 | 1 | 71.50 | 60.25 | 40.0 | 20.0 | 30.0 |'
     missing = subprocess.run(
-        [sys.executable, 'tools/analysis/sweep_shares.py',
+        [sys.executable, 'tools/analysis_tools/sweep_shares.py',
          str(tmp_path / 'nothing')], cwd=REPO, capture_output=True,
         text=True, env=dict(os.environ, PYTHONPATH=REPO))
     assert missing.returncode == 2 and 'runs.csv' in missing.stderr

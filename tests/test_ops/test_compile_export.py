@@ -5,7 +5,7 @@
   break an error. The test uses the ``aot_eager`` backend (dynamo + AOT
   autograd with the op's fake kernels, the op's real kernels at run time):
   inductor's C++ code generation takes minutes on a 2-core CI machine.
-  ``tools/analysis/benchmark_compile.py`` runs inductor and reports its
+  ``tools/benchmarks/benchmark_compile.py`` runs inductor and reports its
   error beside its speed.
 * ``tools/deployment/export_onnx.py`` writes a file that ONNX Runtime runs
   at another batch size with the logits of ``model(x, mode='tensor')``, for

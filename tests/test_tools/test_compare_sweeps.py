@@ -1,12 +1,12 @@
-"""tools/analysis/compare_sweeps.py: paired differences with a t interval,
+"""tools/analysis_tools/compare_sweeps.py: paired differences with a t interval,
 checked on hand-written runs.csv files against hand-computed values."""
 import csv
 import os.path as osp
 import subprocess
 import sys
 
-from conftest import REPO  # noqa: E402
-TOOL = osp.join(REPO, 'tools', 'analysis', 'compare_sweeps.py')
+from conftest import REPO, tool_path  # noqa: E402
+TOOL = osp.join(REPO, tool_path('compare_sweeps.py'))
 FIELDS = ['setting', 'seed', 'status', 'val', 'teacher', 'wall_min',
           'attempts', 'work_dir']
 

@@ -1,4 +1,4 @@
-"""tools/analysis/sweep.py and mmpkkd.experiments: settings, the table,
+"""tools/analysis_tools/sweep.py and mmpkkd.experiments: settings, the table,
 and a real sweep that is killed after its first run and continued.
 
 The end-to-end test trains the digits CNN on a tiny subset (2 settings x 2
@@ -22,7 +22,7 @@ import pytest
 
 from mmpkkd import experiments
 from mmpkkd.utils import UserError
-from tools.analysis import sweep as sweep_tool
+from tools.analysis_tools import sweep as sweep_tool
 
 from conftest import REPO  # noqa: E402
 CONFIG = 'configs/cnn/cnn_resnet20_1xb64-15e_digits.py'
@@ -202,7 +202,7 @@ def test_summary_statistics_and_paired_difference():
 
 def sweep_command(out_dir: str, *extra: str) -> List[str]:
     return [
-        sys.executable, 'tools/analysis/sweep.py', CONFIG, '--out-dir',
+        sys.executable, 'tools/analysis_tools/sweep.py', CONFIG, '--out-dir',
         out_dir, '--one-at-a-time', f'{LR_KEY}=0.05', '--seeds',
         *map(str, SEEDS), '--threads', '1', '--options', *TINY, *extra
     ]

@@ -1,4 +1,4 @@
-"""tools/analysis/teacher_head_stats.py against figures computed by hand.
+"""tools/analysis_tools/teacher_head_stats.py against figures computed by hand.
 
 The PKKD checkpoint is made so that every figure has a closed form: the
 teacher's classifier has zero weights and the bias ``ln 2`` on class 3
@@ -75,7 +75,7 @@ def test_figures_match_the_hand_computation(tmp_path):
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     out = str(tmp_path / 'stats.json')
     proc = subprocess.run(
-        [sys.executable, 'tools/analysis/teacher_head_stats.py', CONFIG, ckpt,
+        [sys.executable, 'tools/analysis_tools/teacher_head_stats.py', CONFIG, ckpt,
          '--temperatures', *map(str, TEMPERATURES), '--batches', '1',
          '--shuffles', '2', '--json', out],
         cwd=REPO, capture_output=True, text=True, timeout=600,

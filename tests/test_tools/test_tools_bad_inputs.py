@@ -25,7 +25,7 @@ from mmpkkd.quantization.serialization import (checksum, read_int8_dict,
                                                write_int8_dict)
 from mmpkkd.registry import MODELS
 
-from conftest import REPO  # noqa: E402
+from conftest import REPO, tool_path  # noqa: E402
 ANN = 'configs/ann/ann_resnet20_1xb64-15e_digits.py'
 CNN = 'configs/cnn/cnn_resnet20_1xb64-15e_digits.py'
 PKKD = 'configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py'
@@ -362,7 +362,7 @@ def test_export_and_quantize_check_their_output_first(guard, files):
 
 
 def test_count_ops_with_missing_twin(guard):
-    proc = run('tools/analysis/count_ops.py', ANN, '--twin', 'missing.py')
+    proc = run('tools/analysis_tools/count_ops.py', ANN, '--twin', 'missing.py')
     assert_refused(proc, 2, 'missing.py does not exist')
 
 
@@ -396,7 +396,7 @@ def test_analysis_tool_bad_input_is_one_line(tmp_path, tool, args, named):
     (tmp_path / 'a_file').write_text('x')
     before = snapshot(str(tmp_path))
     args = [a.format(tmp=tmp_path) for a in args]
-    proc = run(f'tools/analysis/{tool}', *args)
+    proc = run(tool_path(tool), *args)
     assert_refused(proc, 2)
     errors = [line for line in proc.stderr.splitlines()
               if line.startswith(f'{tool}: error: ')]
@@ -406,7 +406,7 @@ def test_analysis_tool_bad_input_is_one_line(tmp_path, tool, args, named):
 
 
 def test_analysis_tool_debug_shows_the_traceback(tmp_path):
-    proc = run('tools/analysis/teacher_head_stats.py', PKKD,
+    proc = run('tools/analysis_tools/teacher_head_stats.py', PKKD,
                str(tmp_path / 'none.pth'), '--debug')
     assert proc.returncode != 0
     assert 'Traceback' in proc.stderr and 'UserError' in proc.stderr
@@ -445,9 +445,9 @@ def test_debug_flag_and_env_show_the_traceback(guard):
     'tools/train.py', 'tools/test.py', 'tools/run_demo.py',
     'tools/model_converters/extract_student.py',
     'tools/deployment/export_onnx.py', 'tools/deployment/quantize_int8.py',
-    'tools/analysis/count_ops.py', 'tools/analysis/plot_curves.py',
-    'tools/analysis/visualize_features.py',
-    'tools/analysis/compare_sweeps.py', 'tools/analysis/gpu_check.py'
+    'tools/analysis_tools/count_ops.py', 'tools/visualization/plot_curves.py',
+    'tools/visualization/visualize_features.py',
+    'tools/analysis_tools/compare_sweeps.py', 'tools/benchmarks/gpu_check.py'
 ])
 def test_help_imports_no_torch(tool):
     probe = (

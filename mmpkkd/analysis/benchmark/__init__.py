@@ -1,4 +1,4 @@
-"""Helpers of ``tools/analysis/benchmark_*.py``: what is measured, how, and
+"""Helpers of ``tools/benchmarks/benchmark_*.py``: what is measured, how, and
 on what.
 
 * :mod:`.layer_shapes`: the adder layers benchmarked (ResNet-20 and

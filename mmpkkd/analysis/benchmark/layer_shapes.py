@@ -1,4 +1,4 @@
-"""Adder layer shapes benchmarked by ``tools/analysis/benchmark_*.py``.
+"""Adder layer shapes benchmarked by ``tools/benchmarks/benchmark_*.py``.
 
 Example:
     >>> shapes = resnet20_shapes(batch=64)

@@ -1,4 +1,4 @@
-"""Timing of ``tools/analysis/benchmark_*.py``: implementations interleaved.
+"""Timing of ``tools/benchmarks/benchmark_*.py``: implementations interleaved.
 
 :func:`time_round_robin` times several implementations of one job with
 their runs interleaved (one run of each per round), so that load from

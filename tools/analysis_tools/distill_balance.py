@@ -12,7 +12,7 @@ acts (configs/pkkd/README.md, "Balancing the terms").
 
 Example::
 
-    python tools/analysis/distill_balance.py \\
+    python tools/analysis_tools/distill_balance.py \\
         configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py --iters 60 \\
         --cfg-options model.loss_mid.loss_weight=10
 """

@@ -8,7 +8,7 @@ at a measurement interval (50 by default: the default log interval).
 
 Example::
 
-    python tools/analysis/benchmark_grad_share.py \\
+    python tools/benchmarks/benchmark_grad_share.py \\
         configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py --steps 6
 """
 import argparse

@@ -30,8 +30,8 @@ something else would show.
 
 Examples::
 
-    python tools/analysis/benchmark_gpu.py --shapes all
-    python tools/analysis/benchmark_gpu.py --shapes resnet50 --layers 3x3 \\
+    python tools/benchmarks/benchmark_gpu.py --shapes all
+    python tools/benchmarks/benchmark_gpu.py --shapes resnet50 --layers 3x3 \\
         --markdown work_dirs/bench_gpu.md --json work_dirs/bench_gpu.json
 """
 import argparse
@@ -229,7 +229,7 @@ def check_args(args: argparse.Namespace) -> None:
             check_output_path(path, option=option)
     if not torch.cuda.is_available():
         raise UserError('no CUDA GPU is visible; for the CPU op use '
-                        'tools/analysis/benchmark_adder.py.', USAGE_EXIT)
+                        'tools/benchmarks/benchmark_adder.py.', USAGE_EXIT)
 
 
 def run_benchmark(args: argparse.Namespace) -> None:

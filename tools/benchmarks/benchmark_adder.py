@@ -15,14 +15,14 @@ CPU memory is the peak resident-set growth of a fresh subprocess per case
 (``VmHWM`` after resetting it through ``/proc/self/clear_refs``; torch's
 CPU allocator is invisible to tracemalloc); CUDA memory is
 ``torch.cuda.max_memory_allocated`` growth. Whole-network training
-throughput is ``tools/analysis/benchmark_network.py``.
+throughput is ``tools/benchmarks/benchmark_network.py``.
 
 Examples::
 
-    python tools/analysis/benchmark_adder.py --device cpu --shapes resnet20
-    python tools/analysis/benchmark_adder.py --shapes all --threads 1 \\
+    python tools/benchmarks/benchmark_adder.py --device cpu --shapes resnet20
+    python tools/benchmarks/benchmark_adder.py --shapes all --threads 1 \\
         --timer cpu --repeat 7 --json bench_cpu_t1.json
-    python tools/analysis/benchmark_adder.py --device cuda --shapes all \\
+    python tools/benchmarks/benchmark_adder.py --device cuda --shapes all \\
         --json work_dirs/bench_adder_cuda.json
 """
 import argparse

@@ -10,9 +10,9 @@ resident set, on CUDA ``torch.cuda.max_memory_allocated``.
 
 Examples::
 
-    python tools/analysis/benchmark_network.py --batch 64 --repeat 5 \\
+    python tools/benchmarks/benchmark_network.py --batch 64 --repeat 5 \\
         --json bench_net.json
-    python tools/analysis/benchmark_network.py --device cuda --batch 256
+    python tools/benchmarks/benchmark_network.py --device cuda --batch 256
 """
 import argparse
 import json

@@ -9,9 +9,9 @@ loss terms (``loss`` and, for PKKD, ``teacher.loss_cls``,
 
 Examples::
 
-    python tools/analysis/plot_curves.py \\
+    python tools/visualization/plot_curves.py \\
         work_dirs/pkkd_resnet20_1xb64-15e_digits
-    python tools/analysis/plot_curves.py work_dirs/demo/pkkd_seed0 \\
+    python tools/visualization/plot_curves.py work_dirs/demo/pkkd_seed0 \\
         --out work_dirs/demo/pkkd_seed0_curves.png
 """
 import argparse

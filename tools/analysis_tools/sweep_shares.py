@@ -8,7 +8,7 @@ each term's share of the student's gradient.
 
 Example::
 
-    python tools/analysis/sweep_shares.py \\
+    python tools/analysis_tools/sweep_shares.py \\
         work_dirs/sweeps/pkkd_fashionmnist_kernel_scan
 """
 import argparse
@@ -42,7 +42,7 @@ def table(out_dir: str) -> str:
     if not osp.isfile(path):
         raise UserError(
             f'{path} does not exist; give the --out-dir of a sweep '
-            '(tools/analysis/sweep.py writes runs.csv there).', USAGE_EXIT)
+            '(tools/analysis_tools/sweep.py writes runs.csv there).', USAGE_EXIT)
     settings: Dict[str, List[dict]] = {}
     with open(path, newline='') as f:
         for row in csv.DictReader(f):

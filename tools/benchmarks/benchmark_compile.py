@@ -18,8 +18,8 @@ never reported for a model that computes something else.
 
 Examples::
 
-    python tools/analysis/benchmark_compile.py
-    python tools/analysis/benchmark_compile.py \\
+    python tools/benchmarks/benchmark_compile.py
+    python tools/benchmarks/benchmark_compile.py \\
         configs/ann/ann_resnet20_1xb256-400e_cifar10.py \\
         --batch-size 64 --steps 20 --json work_dirs/bench_compile.json
 """

@@ -5,7 +5,7 @@ pip install --no-build-isolation -e .`` built the extension with its CUDA
 C++ kernels, which the Triton kernels are compared with; without them those
 comparisons are skipped)::
 
-    python tools/analysis/gpu_check.py --out work_dirs/gpu_check
+    python tools/benchmarks/gpu_check.py --out work_dirs/gpu_check
 
 Steps, each in its own process with its own time limit (a failing or
 timed-out step is reported and the next one still runs):
@@ -17,7 +17,7 @@ timed-out step is reported and the next one still runs):
    (tests/test_ops/test_triton_sass.py);
 2. ``sanitizer`` -- ``compute-sanitizer`` memcheck and racecheck on a small
    forward + backward of both backends (see :func:`sanitizer_case`);
-3. ``benchmark`` -- ``tools/analysis/benchmark_gpu.py``: Triton vs CUDA C++
+3. ``benchmark`` -- ``tools/benchmarks/benchmark_gpu.py``: Triton vs CUDA C++
    vs cuDNN (and the original code) on the ResNet-20 and ResNet-50 layer
    shapes, with T adder-MAC/s next to the GPU's FP32 adder ceiling;
 4. ``pkkd``      -- one epoch of PKKD on digits on the GPU
@@ -79,14 +79,14 @@ def commands(out: str) -> Dict[str, List[List[str]]]:
         'compute-sanitizer', '--error-exitcode', '1',
         '--target-processes', 'all'
     ]
-    case = [py, osp.join('tools', 'analysis', 'gpu_check.py'),
+    case = [py, osp.join('tools', 'benchmarks', 'gpu_check.py'),
             '--sanitizer-case']
     return {
         'tests': [[py, '-m', 'pytest', '-q', '-rs', *tests]],
         'sanitizer': [sanitizer + ['--tool', 'memcheck'] + case,
                       sanitizer + ['--tool', 'racecheck'] + case],
         'benchmark': [[
-            py, 'tools/analysis/benchmark_gpu.py', '--shapes', 'all',
+            py, 'tools/benchmarks/benchmark_gpu.py', '--shapes', 'all',
             '--warmup-ms', '10', '--rep-ms', '50',
             '--markdown', osp.join(out, 'benchmark.md'), '--json',
             osp.join(out, 'benchmark.json')

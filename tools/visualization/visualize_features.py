@@ -11,10 +11,10 @@ the first ``--num-images`` images of the config's test set.
 
 Examples::
 
-    python tools/analysis/visualize_features.py \\
+    python tools/visualization/visualize_features.py \\
         configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py \\
         work_dirs/pkkd_resnet20_1xb64-15e_digits/epoch_15.pth
-    python tools/analysis/visualize_features.py \\
+    python tools/visualization/visualize_features.py \\
         configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py CKPT \\
         --layers layer3.2.conv2 --weights all --out-dir work_dirs/vis
 """

@@ -21,7 +21,7 @@ Training images are read without augmentation.
 
 Example::
 
-    python tools/analysis/teacher_head_stats.py \\
+    python tools/analysis_tools/teacher_head_stats.py \\
         configs/pkkd/pkkd_resnet20_1xb64-15e_digits.py \\
         work_dirs/pkkd/epoch_15.pth --temperatures 1 4 \\
         --cfg-options model.teacher.head.type=BNLinearClsHead

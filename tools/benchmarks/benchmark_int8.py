@@ -20,8 +20,8 @@ int8 model instead), timed side by side.
 
 Examples::
 
-    python tools/analysis/benchmark_int8.py --threads 2 --shapes all
-    python tools/analysis/benchmark_int8.py --threads 2 --networks-only \\
+    python tools/benchmarks/benchmark_int8.py --threads 2 --shapes all
+    python tools/benchmarks/benchmark_int8.py --threads 2 --networks-only \\
         --net-batch 64 --json work_dirs/bench_int8.json
 """
 import argparse

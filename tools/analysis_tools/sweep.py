@@ -50,12 +50,12 @@ This file is the command line of :mod:`mmpkkd.experiments`, which plans,
 trains, records and tabulates the sweep.
 
 Example:
-    python tools/analysis/sweep.py \\
+    python tools/analysis_tools/sweep.py \\
         configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py \\
         --spec configs/sweeps/pkkd_fashionmnist_oat.yaml \\
         --out-dir work_dirs/sweeps/pkkd_fm --threads 2
     # the same command again after an interruption continues the sweep
-    python tools/analysis/sweep.py \\
+    python tools/analysis_tools/sweep.py \\
         configs/cnn/cnn_resnet20_1xb64-15e_digits.py \\
         --one-at-a-time optim_wrapper.optimizer.lr=0.05,0.2 --seeds 0 1 2 \\
         --out-dir work_dirs/sweeps/cnn_lr --dry-run

@@ -20,9 +20,9 @@ Counting convention:
 
 Examples::
 
-    python tools/analysis/count_ops.py \\
+    python tools/analysis_tools/count_ops.py \\
         configs/ann/ann_resnet20_1xb256-400e_cifar10.py
-    python tools/analysis/count_ops.py \\
+    python tools/analysis_tools/count_ops.py \\
         configs/pkkd/pkkd_resnet18_8xb32-150e_in1k.py \\
         --out work_dirs/ops_r18.md
 """

@@ -1,6 +1,6 @@
 """Paired comparison of methods trained over the same seeds.
 
-Each method is a sweep folder written by ``tools/analysis/sweep.py`` (its
+Each method is a sweep folder written by ``tools/analysis_tools/sweep.py`` (its
 ``runs.csv``), or several separated by commas (runs of one method trained in
 separate sweeps, e.g. side by side), and optionally one setting of it
 (``DIR[,DIR...]:SETTING``, default ``default``). The first method is the
@@ -13,7 +13,7 @@ The tables come from :mod:`mmpkkd.experiments.compare`.
 
 Example::
 
-    python tools/analysis/compare_sweeps.py \\
+    python tools/analysis_tools/compare_sweeps.py \\
         ann=work_dirs/fashion_final/ann \\
         pkkd=work_dirs/fashion_final/pkkd_default \\
         cnn=work_dirs/fashion_final/cnn --markdown cmp.md
