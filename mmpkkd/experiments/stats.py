@@ -6,6 +6,7 @@ The standard deviation is the sample one (``n - 1`` in the denominator).
 It is undefined for a single value and is then ``None``, never 0: one seed
 says nothing about the spread between seeds.
 """
+import math
 import statistics
 import warnings
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ def mean_std(values: Sequence[float]
 
     Returns:
         tuple: ``(mean, std)``; ``std`` is None for fewer than 2 values,
-        and both are None for none.
+        and both are None for none. A NaN or infinite value (a diverged
+        run) makes both NaN.
 
     Example:
         >>> mean_std([90.0, 92.0, 91.0])
@@ -31,6 +33,8 @@ def mean_std(values: Sequence[float]
     """
     if not values:
         return None, None
+    if not all(math.isfinite(v) for v in values):
+        return math.nan, math.nan if len(values) > 1 else None
     mean = statistics.fmean(values)
     return mean, statistics.stdev(values) if len(values) > 1 else None
 

@@ -85,3 +85,10 @@ def test_fewer_than_two_pairs_have_no_interval():
 def test_unpaired_lengths_are_refused():
     with pytest.raises(ValueError, match='one base value per other value'):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_a_diverged_value_makes_mean_and_std_nan():
+    mean, std = mean_std([0.5, float('nan'), 0.25])
+    assert math.isnan(mean) and math.isnan(std)
+    mean, std = mean_std([float('inf')])
+    assert math.isnan(mean) and std is None
