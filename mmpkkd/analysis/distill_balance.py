@@ -40,6 +40,34 @@ def _row(iteration: int, log_vars: Dict[str, torch.Tensor]) -> dict:
     return row
 
 
+def build_training(cfg: Config, seed: int = 0) -> tuple:
+    """A config's distiller, training data loader and optimizer wrapper,
+    as ``tools/train.py`` builds them (first epoch's learning rate).
+
+    Args:
+        cfg (Config): A distiller config (``model.type='PKKDDistiller'``).
+        seed (int): Seed of the weights and the data order.
+
+    Returns:
+        tuple: ``(model, loader, optim_wrapper)``, the model initialised and
+        in training mode.
+
+    Raises:
+        ValueError: The model does not measure gradient shares (it is not a
+            distiller).
+    """
+    torch.manual_seed(seed)
+    model = build_model(cfg.model)
+    if not hasattr(model, 'request_grad_shares'):
+        raise ValueError(
+            f'{cfg.model.type} does not measure gradient shares; this tool '
+            'needs a distiller config (configs/pkkd/...).')
+    model.init_weights()
+    model.train()
+    loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    return model, loader, build_optim_wrapper(model, cfg.optim_wrapper)
+
+
 def train_and_measure(cfg: Config,
                       iters: int,
                       measure_at: Sequence[int],
@@ -60,17 +88,8 @@ def train_and_measure(cfg: Config,
         the trained model, its state dict before training and the first
         batch (preprocessed), for :func:`mid_attribution`.
     """
-    torch.manual_seed(seed)
-    model = build_model(cfg.model)
-    if not hasattr(model, 'request_grad_shares'):
-        raise ValueError(
-            f'{cfg.model.type} does not measure gradient shares; this tool '
-            'needs a distiller config (configs/pkkd/...).')
-    model.init_weights()
-    model.train()
+    model, loader, optim_wrapper = build_training(cfg, seed)
     initial_state = copy.deepcopy(model.state_dict())
-    loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     rows: List[dict] = []
     first_batch = None
     data_iter = _endless(loader)

@@ -38,7 +38,7 @@ import argparse
 import json
 import subprocess
 from dataclasses import asdict
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn.functional as F

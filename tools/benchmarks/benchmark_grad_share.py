@@ -17,11 +17,9 @@ import time
 
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
-from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner
 
-from mmpkkd.models.builder import build_model
+from mmpkkd.analysis.distill_balance import build_training
 from mmpkkd.utils import (USAGE_EXIT, UserError, add_debug_arg, read_config,
                           run_tool)
 
@@ -44,15 +42,11 @@ def measure(args) -> dict:
                         USAGE_EXIT)
     cfg = read_config(args.config, args.cfg_options)
     MMLogger.get_instance('benchmark_grad_share', log_level='WARNING')
+    if cfg.model.get('type') != 'PKKDDistiller':
+        raise UserError(f'{args.config} is not a distiller config.',
+                        USAGE_EXIT)
     with DefaultScope.overwrite_default_scope('mmpkkd'):
-        model = build_model(cfg.model)
-        if not hasattr(model, 'request_grad_shares'):
-            raise UserError(f'{args.config} is not a distiller config.',
-                            USAGE_EXIT)
-        model.init_weights()
-        model.train()
-        loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
-        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        model, loader, optim_wrapper = build_training(cfg)
         batches = iter(loader)
         times = {False: [], True: []}
         model.train_step(next(batches), optim_wrapper)  # warm-up

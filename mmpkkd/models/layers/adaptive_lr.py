@@ -42,7 +42,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from .adder_lookup import (AdderWeight, describe, find_adder_weights,
+from .adder_lookup import (AdderWeight, find_adder_weights,
                            track_adder_layer)
 
 #: adder layer -> (weak reference to its last rescaled grad, grad version),

@@ -1,15 +1,10 @@
 """RNG state round trip (AMP and the adaptive lr: test_adaptive_lr.py)."""
-import argparse
-import os.path as osp
 import random
-import sys
 
 import numpy as np
-import pytest
 import torch
 
 from mmpkkd.engine import RNGStateHook
-from mmpkkd.models.layers import Adder2d
 
 
 def test_rng_state_hook_round_trip():
