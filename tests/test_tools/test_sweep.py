@@ -366,8 +366,6 @@ SPECS = {
     ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 3),
     'pkkd_fashionmnist_kernel_scan.yaml':
     ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 10),
-    'pkkd_fashionmnist_kernel_core.yaml':
-    ('configs/pkkd/pkkd_resnet20_1xb128-15e_fashionmnist.py', 7),
     'ann_fashionmnist_proxy.yaml':
     ('configs/ann/ann_resnet20_1xb128-15e_fashionmnist.py', 1),
     'cnn_fashionmnist_head.yaml':
