@@ -24,6 +24,10 @@ model = dict(
     teacher_kernel=dict(type='GaussianKernel', sigma='auto'),
     connector='student',  # 1x1 conv: 'student', 'teacher', 'both', 'none'
     connector_cfg=dict(type='ConvConnector'),
-    loss_mid=dict(type='KernelFeatureLoss', loss_weight=1.0),  # beta
-    loss_blend=dict(type='BlendKDLoss', alpha=1.0, temperature=4.0),
+    # the paper's alpha = beta = 1; how to read and set their scale (the
+    # logged student.grad_share.*): configs/pkkd/README.md
+    loss_mid=dict(type='KernelFeatureLoss', loss_weight=1.0,
+                  reduction='mean'),  # beta; 'sum': Eq. 13 per image
+    loss_blend=dict(type='BlendKDLoss', alpha=1.0, temperature=4.0,
+                    t_squared=True),
 )
