@@ -91,6 +91,10 @@ def plan_run(work_dir: str, resume: Optional[str] = None,
     if resume == 'auto':
         return latest_checkpoint(work_dir)
     if resume is not None:
+        if '://' in resume:
+            # a remote checkpoint: MMEngine's loader for its scheme reads it
+            # (weights-only, see mmpkkd.engine.checkpoint.schemes)
+            return resume
         if not osp.isfile(resume):
             raise UserError(f'--resume {resume}: no such checkpoint file.',
                             USAGE_EXIT)

@@ -645,8 +645,12 @@ def test_url_checkpoint_payload_runs_in_no_tool(guard, files):
                '--cfg-options', f'load_from={url}', env=env)
     assert 'Refused to load' in one_error_line(proc, 'train.py')
     assert proc.returncode == 1
+    proc = run('tools/train.py', ANN, '--work-dir', str(guard / 'r'),
+               '--resume', url, env=env)
+    assert 'Refused to load' in one_error_line(proc, 'train.py')
+    assert proc.returncode == 1
     assert not marker.exists()
-    guard.freeze()  # train.py made its work dir; nothing else
+    guard.freeze()  # train.py made its work dirs; nothing else
 
 
 def test_url_checkpoint_in_the_cache_is_tested(guard, files):
