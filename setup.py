@@ -4,8 +4,8 @@ The extension is compiled against the installed torch, so install with
 ``pip install --no-build-isolation -e .`` (an isolated build environment would
 fetch a different torch). The CUDA C++ kernels are built only when
 requested with ``MMPKKD_WITH_CUDA=1`` (or ``FORCE_CUDA=1``); by default only
-the CPU kernels are built, since GPUs run the Triton kernels (docs/gpu.md);
-set ``MMPKKD_WITH_OPS=0`` to skip the native op entirely (the pure-PyTorch
+the CPU kernels are built, since GPUs run the Triton kernels
+(docs/user_guides/gpu.md); set ``MMPKKD_WITH_OPS=0`` to skip the native op entirely (the pure-PyTorch
 fallback is then used, with a warning). ``TORCH_CUDA_ARCH_LIST`` defaults to
 ``8.0;9.0+PTX`` (A100, H100, plus PTX that newer GPUs JIT-compile) so a
 build does not target every GPU ever made.

@@ -9,7 +9,7 @@ Two GPU backends compute the same op:
   (``torch.ops.mmpkkd.adder2d_cuda``), built only on request
   (``MMPKKD_WITH_CUDA=1``). They predate the register-blocked Triton
   kernels and are kept as an independent second implementation to check
-  the Triton kernels against on a GPU (docs/gpu.md).
+  the Triton kernels against on a GPU (docs/user_guides/gpu.md).
 
 Choose with the environment variable ``MMPKKD_CUDA_BACKEND=triton|cuda``
 (read at import) or :func:`set_cuda_backend` at run time. Asking for
