@@ -273,7 +273,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('benchmark_gpu.py', cli_args.debug or None):
-        run_benchmark(cli_args)
+    cli_args = parse_args()  # --help ends here
+    from mmpkkd.utils import run_tool  # noqa: E402
+    run_tool(run_benchmark, cli_args, 'benchmark_gpu.py')

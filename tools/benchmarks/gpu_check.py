@@ -237,7 +237,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    cli_args = parse_args()
-    from mmpkkd.utils import report_errors  # noqa: E402
-    with report_errors('gpu_check.py', cli_args.debug or None):
-        sys.exit(check(cli_args))
+    cli_args = parse_args()  # --help ends here
+    from mmpkkd.utils import run_tool  # noqa: E402
+    sys.exit(run_tool(check, cli_args, 'gpu_check.py'))
