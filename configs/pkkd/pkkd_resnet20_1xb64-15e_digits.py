@@ -2,8 +2,8 @@
 # images, 15 epochs: an adder ResNet-20 student and its CNN twin as teacher,
 # both trained from scratch together; the README's main job
 # (tools/run_demo.py).
-# Measured: 99.19 +- 0.34 top-1 (seeds 0-2: 99.11, 98.89, 99.56); the
-# co-trained teacher 98.00 +- 0.44.
+# Measured (AVX-512 CPU): 99.41 +- 0.34 top-1 (seeds 0-2: 99.33, 99.11,
+# 99.78); the co-trained teacher 97.56 +- 1.02. Per CPU kind: README.md.
 # alpha = beta = 0.1 (T = 4, linear-head teacher, sigma 'auto'): kept after
 # the one-factor-at-a-time sweep on the digits val split
 # (configs/sweeps/pkkd_digits_oat.yaml, 3 seeds: no setting better by more
