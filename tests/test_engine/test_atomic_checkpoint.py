@@ -125,6 +125,9 @@ def fork_train(args: List[str], notify: int = -1,
         return pid
     code = 1
     try:
+        # a forked child must not enter the parent's OpenMP thread pool
+        # (earlier tests of the session may have started it): one thread
+        torch.set_num_threads(1)
         if before is not None:
             before()
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -240,7 +243,10 @@ def quick_runs(monkeypatch):
     from mmengine.config import Config
     monkeypatch.setattr(Config, 'pretty_text',
                         property(lambda self: repr(self.to_dict())))
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)  # later tests run as they would alone
 
 
 @pytest.mark.usefixtures('quick_runs')
