@@ -11,6 +11,7 @@ import os.path as osp
 import random
 import select
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -109,6 +110,31 @@ default_hooks = dict(
 log_level = 'ERROR'
 randomness = dict(seed=0)
 """
+
+
+#: set in the fresh interpreter that runs a fork-based test's body
+FRESH_ENV = 'MMPKKD_FORK_TEST_FRESH'
+
+
+def ran_in_fresh_process(name: str) -> bool:
+    """Run test ``name`` of this file in a fresh interpreter; True when it
+    did (the caller returns), False inside that interpreter.
+
+    A forked child cannot run autograd once the parent process has (any
+    earlier test of the session that called backward): PyTorch refuses
+    with "Unable to handle autograd's threading in combination with
+    fork-based multiprocessing". The fork-based tests therefore fork from
+    a process that has trained nothing.
+    """
+    if os.environ.get(FRESH_ENV):
+        return False
+    proc = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         f'{osp.abspath(__file__)}::{name}'],
+        cwd=REPO, capture_output=True, text=True,
+        env=dict(os.environ, **{FRESH_ENV: '1'}))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return True
 
 
 def fork_train(args: List[str], notify: int = -1,
@@ -251,6 +277,8 @@ def quick_runs(monkeypatch):
 
 @pytest.mark.usefixtures('quick_runs')
 def test_sigkill_during_saves_always_resumes(config, tmp_path):
+    if ran_in_fresh_process('test_sigkill_during_saves_always_resumes'):
+        return
     # an uninterrupted run: how many saves, and how long each takes
     work = str(tmp_path / 'calibration')
     read_fd, write_fd = os.pipe()
@@ -337,8 +365,10 @@ def test_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
 @pytest.mark.usefixtures('quick_runs')
 def test_full_disk_during_training(config, tmp_path):
     """The disk fills up while epoch 2 is saved: the run stops with one
-    line and status 1, epoch 1 and last_checkpoint are intact, and
+    line and status 2, epoch 1 and last_checkpoint are intact, and
     --resume continues once there is space again."""
+    if ran_in_fresh_process('test_full_disk_during_training'):
+        return
     work = str(tmp_path / 'run')
 
     def disk_full_after_first_checkpoint():
